@@ -1,0 +1,116 @@
+"""Execute the notebook series headless (the main job behind `make run`) and print a summary table.
+
+    python scripts/run_series.py               # full mode, executed copies in outputs/executed/
+    python scripts/run_series.py --in-place    # refresh the committed notebooks' outputs
+    python scripts/run_series.py --only 03 04  # a few notebooks
+    AE_QUICK=1 python scripts/run_series.py    # quick mode (outputs/quick/)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+from tqdm import tqdm
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from utils import config, data  # noqa: E402
+from utils.metrics import markdown_table  # noqa: E402
+
+NOTEBOOKS = ROOT / "notebooks"
+
+
+def execute(path: Path, destination: Path, timeout: int) -> float:
+    """Run one notebook top to bottom with a per-cell progress bar; write it atomically to ``destination``."""
+    notebook = nbformat.read(path, as_version=4)
+    code_cells = sum(cell.cell_type == "code" for cell in notebook.cells)
+    bar = tqdm(total=code_cells, desc=path.stem, unit="cell", leave=True, file=sys.stdout, ncols=90)
+    client = NotebookClient(
+        notebook,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOKS)}},
+        on_cell_executed=lambda cell, cell_index, execute_reply: bar.update(cell.cell_type == "code"),
+    )
+    start = time.perf_counter()
+    try:
+        client.execute()
+    finally:
+        bar.close()
+        text = nbformat.writes(notebook).encode()
+        data._write_atomically(destination, lambda handle: handle.write(text + b"\n"))
+    return time.perf_counter() - start
+
+
+def summary_rows() -> list[dict]:
+    """Read the metrics the notebooks wrote and return the rows of the final table."""
+    metrics_file = config.output_dir("metrics") / "evaluation.json"
+    if not metrics_file.is_file():
+        return []
+    metrics = json.loads(metrics_file.read_text())
+    autoencoder, pca = metrics["autoencoder"], metrics["pca"]
+    return [
+        {
+            "latent size": metrics["latent_dim"],
+            "test MSE": autoencoder["mse"],
+            "PSNR (dB)": autoencoder["psnr"],
+            "SSIM": autoencoder["ssim"],
+            "PCA MSE (same size)": pca["mse"],
+            "training time (s)": metrics["training_seconds"],
+        }
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--in-place", action="store_true", help="overwrite notebooks/ with the executed copies")
+    parser.add_argument("--only", nargs="*", default=[], help="notebook number prefixes to run, e.g. 03 04")
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds a single cell may take")
+    args = parser.parse_args()
+
+    try:
+        data.load_mnist()
+    except data.DataUnavailableError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+
+    paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    if args.only:
+        paths = [p for p in paths if p.name[:2] in args.only]
+    if not paths:
+        print("No notebooks matched.", file=sys.stderr)
+        return 2
+    mode = "quick" if config.quick_mode() else "full"
+    out_dir = NOTEBOOKS if args.in_place else config.output_dir("executed")
+    print(f"Running {len(paths)} notebooks in {mode} mode; executed copies go to {out_dir}")
+
+    timings = []
+    for path in paths:
+        try:
+            seconds = execute(path, out_dir / path.name, args.timeout)
+        except CellExecutionError as exc:
+            print(f"\n{path.name} failed; the executed copy with the error is in {out_dir / path.name}\n{exc}",
+                  file=sys.stderr)
+            return 1
+        timings.append({"notebook": path.name, "seconds": round(seconds, 1)})
+
+    print("\n" + markdown_table(timings))
+    rows = summary_rows()
+    if rows:
+        formats = {"test MSE": ".5f", "PSNR (dB)": ".2f", "SSIM": ".4f", "PCA MSE (same size)": ".5f",
+                   "training time (s)": ".1f"}
+        print("\nSummary (written by notebooks 03 and 04):\n" + markdown_table(rows, formats))
+    print(f"\nFigures, metrics and models are in {config.output_dir()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""The series' figures, so notebooks call one line instead of pasting matplotlib code."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from utils import config
+from utils.data import IMAGE_SHAPE
+
+
+def set_style() -> None:
+    """The series' plot defaults: readable fonts, no top/right spines, crisp inline figures."""
+    plt.rcParams.update(
+        {
+            "figure.dpi": 90,
+            "savefig.dpi": 120,
+            "font.size": 10,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.grid": False,
+            "image.cmap": "gray_r",
+        }
+    )
+
+
+def figure_path(name: str) -> Path:
+    """Where ``save_fig`` puts a figure: ``outputs/figures/NAME.png``."""
+    return config.output_dir("figures") / f"{name}.png"
+
+
+def save_fig(fig: plt.Figure, name: str) -> None:
+    """Save ``fig`` as ``outputs/figures/NAME.png`` (shown in the notebook as usual)."""
+    fig.savefig(figure_path(name), bbox_inches="tight")
+
+
+def _images(array: np.ndarray) -> np.ndarray:
+    array = np.asarray(array)
+    return array.reshape(-1, *IMAGE_SHAPE)
+
+
+def show_digit_grid(
+    images: np.ndarray,
+    labels: Sequence | None = None,
+    ncols: int = 10,
+    title: str | None = None,
+    scale: float = 1.0,
+) -> plt.Figure:
+    """A grid of digits, with an optional caption (a label or any text) under each one."""
+    images = _images(images)
+    nrows = int(np.ceil(len(images) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * 0.9 * scale, nrows * 1.05 * scale), squeeze=False)
+    for index, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if index < len(images):
+            ax.imshow(images[index], vmin=0, vmax=images.max() if images.dtype == np.uint8 else 1)
+            if labels is not None:
+                ax.set_title(str(labels[index]), fontsize=8, pad=2)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def show_image_rows(rows: dict[str, np.ndarray], captions: dict[str, Sequence] | None = None, title: str | None = None) -> plt.Figure:
+    """Rows of digits on the same columns (e.g. original / reconstruction), each row named on the left."""
+    names = list(rows)
+    count = len(_images(rows[names[0]]))
+    fig, axes = plt.subplots(len(names), count, figsize=(count * 0.85, len(names) * 0.95), squeeze=False)
+    for row_index, name in enumerate(names):
+        images = _images(rows[name])
+        if len(images) != count:
+            raise ValueError(f"row {name!r} has {len(images)} images, expected {count}.")
+        for column, ax in enumerate(axes[row_index]):
+            ax.imshow(np.clip(images[column], 0, 1) if images.dtype != np.uint8 else images[column], vmin=0,
+                      vmax=1 if images.dtype != np.uint8 else 255)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if captions and name in captions:
+                ax.set_title(str(captions[name][column]), fontsize=7, pad=2)
+        axes[row_index, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def show_reconstructions(originals: np.ndarray, reconstructions: np.ndarray, title: str | None = None,
+                         **other_rows: np.ndarray) -> plt.Figure:
+    """Originals above their reconstructions (and any further named rows) for the same digits."""
+    rows = {"original": originals, **{k.replace("_", " "): v for k, v in other_rows.items()},
+            "reconstruction": reconstructions}
+    return show_image_rows(rows, title=title)
+
+
+def plot_learning_curves(history: dict[str, list[float]], metrics: Sequence[str] = ("loss", "mse")) -> plt.Figure:
+    """Training and validation curves per epoch for each metric in ``metrics``."""
+    shown = [m for m in metrics if m in history]
+    fig, axes = plt.subplots(1, len(shown), figsize=(5 * len(shown), 3.3), squeeze=False)
+    for ax, metric in zip(axes.flat, shown, strict=True):
+        epochs = np.arange(1, len(history[metric]) + 1)
+        ax.plot(epochs, history[metric], "o-", ms=3, label="training")
+        if f"val_{metric}" in history:
+            ax.plot(epochs, history[f"val_{metric}"], "s-", ms=3, label="validation")
+            best = int(np.argmin(history[f"val_{metric}"]))
+            ax.axvline(best + 1, color="gray", ls=":", lw=1, label=f"best epoch ({best + 1})")
+        ax.set_xlabel("epoch")
+        ax.set_title(metric)
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_latent_2d(points: np.ndarray, labels: np.ndarray, title: str = "", ax: plt.Axes | None = None,
+                   point_size: float = 3.0) -> plt.Axes:
+    """A 2-D scatter of codes coloured by digit, with each digit's label at its median point."""
+    if points.ndim != 2 or points.shape[1] != 2:
+        raise ValueError(f"points must have shape (n, 2), got {points.shape}.")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 5))
+    scatter = ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", s=point_size, alpha=0.6,
+                         vmin=-0.5, vmax=9.5, rasterized=True)
+    for digit in range(10):
+        centre = np.median(points[labels == digit], axis=0)
+        ax.text(*centre, str(digit), fontsize=13, weight="bold", ha="center", va="center",
+                bbox={"boxstyle": "circle,pad=0.2", "fc": "white", "alpha": 0.7, "lw": 0})
+    ax.figure.colorbar(scatter, ax=ax, ticks=range(10), fraction=0.046, pad=0.04)
+    ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return ax
+
+
+def plot_class_balance(labels: np.ndarray, test_labels: np.ndarray | None = None) -> plt.Figure:
+    """Bars with the number of images of each digit (training, and test if given)."""
+    fig, ax = plt.subplots(figsize=(7, 3))
+    digits = np.arange(10)
+    width = 0.4 if test_labels is not None else 0.8
+    counts = np.bincount(labels, minlength=10)
+    ax.bar(digits - (width / 2 if test_labels is not None else 0), counts, width, label="training")
+    if test_labels is not None:
+        ax.bar(digits + width / 2, np.bincount(test_labels, minlength=10) * (len(labels) / len(test_labels)),
+               width, label=f"test (x{len(labels) / len(test_labels):.0f}, to compare shares)")
+    ax.set_xticks(digits)
+    ax.set_xlabel("digit")
+    ax.set_ylabel("images")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_histograms(series: dict[str, np.ndarray], bins: int | np.ndarray = 50, xlabel: str = "",
+                    log: bool = False, ax: plt.Axes | None = None) -> plt.Axes:
+    """Overlaid, normalised histograms of several named arrays on one axis."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 3.3))
+    for name, values in series.items():
+        ax.hist(np.ravel(values), bins=bins, alpha=0.55, density=True, label=name, log=log)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("density")
+    ax.legend()
+    return ax
+
+
+def show_latent_grid(decoded: np.ndarray, grid_x: np.ndarray, grid_y: np.ndarray, title: str = "",
+                     axis_labels: tuple[str, str] = ("z[0]", "z[1]")) -> plt.Figure:
+    """Decoded digits tiled into one image, one per point of a 2-D latent grid (rows top to bottom = y high to low)."""
+    rows, cols = len(grid_y), len(grid_x)
+    tiles = _images(decoded).reshape(rows, cols, *IMAGE_SHAPE)
+    canvas = tiles.transpose(0, 2, 1, 3).reshape(rows * IMAGE_SHAPE[0], cols * IMAGE_SHAPE[1])
+    fig, ax = plt.subplots(figsize=(7, 7))
+    ax.imshow(canvas, vmin=0, vmax=1)
+    ax.set_xticks(np.arange(cols) * 28 + 14, [f"{v:.1f}" for v in grid_x], fontsize=7)
+    ax.set_yticks(np.arange(rows) * 28 + 14, [f"{v:.1f}" for v in grid_y], fontsize=7)
+    ax.set_xlabel(axis_labels[0])
+    ax.set_ylabel(axis_labels[1])
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,222 @@
+"""Training settings, the training loop around ``fit``, and loading the model notebook 03 saved."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from utils import config, data, models
+
+
+@dataclass(frozen=True)
+class PreparedMnist:
+    """MNIST scaled to [0, 1] and flattened to 784, split 50,000 / 10,000 / 10,000 (subsets in quick mode)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+def prepare_mnist(quick: bool | None = None) -> PreparedMnist:
+    """Load MNIST, scale and flatten it, and hold out the classic last 10,000 training images for validation.
+
+    In quick mode (``AE_QUICK=1``) it keeps stratified subsets: 5,000 / 1,000 / 1,000.
+    """
+    quick = config.quick_mode() if quick is None else quick
+    (x_all, y_all), (x_test, y_test) = data.load_mnist()
+    x_train, y_train = x_all[:50000], y_all[:50000]
+    x_val, y_val = x_all[50000:], y_all[50000:]
+    if quick:
+        x_train, y_train = data.stratified_subset(x_train, y_train, 5000)
+        x_val, y_val = data.stratified_subset(x_val, y_val, 1000)
+        x_test, y_test = data.stratified_subset(x_test, y_test, 1000)
+
+    def prepare(images: np.ndarray) -> np.ndarray:
+        return data.flatten_images(data.scale_images(images))
+
+    return PreparedMnist(prepare(x_train), y_train, prepare(x_val), y_val, prepare(x_test), y_test)
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """How the series trains its dense autoencoder (measured in benchmarks/training_speed.py)."""
+
+    epochs: int = 30
+    batch_size: int = 256
+    learning_rate: float = 2e-3
+    loss: str = "binary_crossentropy"
+    patience: int = 3
+    jit_compile: bool = True
+    steps_per_execution: int = 1
+
+
+def default_settings(quick: bool | None = None, **changes) -> TrainingSettings:
+    """The series' settings: 30 epochs at most (3 in quick mode), with any field overridden by ``changes``."""
+    quick = config.quick_mode() if quick is None else quick
+    base = TrainingSettings(epochs=3) if quick else TrainingSettings()
+    return TrainingSettings(**{**asdict(base), **changes})
+
+
+def compile_autoencoder(model: keras.Model, settings: TrainingSettings) -> keras.Model:
+    """Compile ``model`` with Adam and the settings' loss; MSE is tracked as a metric either way."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(settings.learning_rate),
+        loss=settings.loss,
+        metrics=[keras.metrics.MeanSquaredError(name="mse")],
+        jit_compile=settings.jit_compile,
+        steps_per_execution=settings.steps_per_execution,
+    )
+    return model
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """One compact line per epoch: a bar, the losses and the elapsed time (readable in saved notebooks)."""
+
+    def __init__(self, epochs: int, width: int = 20, stream=None):
+        super().__init__()
+        self.epochs, self.width = epochs, width
+        self.stream = stream or sys.stdout
+        self.start = 0.0
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        done = round(self.width * (epoch + 1) / self.epochs)
+        bar = "#" * done + "-" * (self.width - done)
+        numbers = "  ".join(f"{key} {value:.5f}" for key, value in logs.items() if key != "learning_rate")
+        elapsed = time.perf_counter() - self.start
+        print(f"epoch {epoch + 1:>3}/{self.epochs} [{bar}] {numbers}  {elapsed:5.1f}s", file=self.stream, flush=True)
+
+
+@dataclass
+class TrainingRecord:
+    """What a training run leaves behind: the per-epoch history, wall-clock seconds and the settings."""
+
+    history: dict[str, list[float]]
+    seconds: float
+    settings: dict
+    train_size: int
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history.get("loss", []))
+
+    def save(self, path: Path) -> None:
+        """Write the record as JSON, atomically."""
+        text = json.dumps(asdict(self), indent=2).encode()
+        data._write_atomically(Path(path), lambda handle: handle.write(text))
+
+    @classmethod
+    def load(cls, path: Path) -> TrainingRecord:
+        return cls(**json.loads(Path(path).read_text()))
+
+
+def train_autoencoder(
+    model: keras.Model,
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    validation: tuple[np.ndarray, np.ndarray],
+    settings: TrainingSettings,
+    checkpoint_path: Path | None = None,
+    verbose: bool = True,
+) -> TrainingRecord:
+    """Compile and ``fit`` with early stopping (best weights restored) and an optional best-epoch checkpoint."""
+    if inputs.shape[0] != targets.shape[0]:
+        raise ValueError(f"inputs and targets differ in length: {inputs.shape[0]} and {targets.shape[0]}.")
+    compile_autoencoder(model, settings)
+    callbacks: list[keras.callbacks.Callback] = [
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings.patience, restore_best_weights=True)
+    ]
+    if checkpoint_path is not None:
+        Path(checkpoint_path).parent.mkdir(parents=True, exist_ok=True)
+        callbacks.append(keras.callbacks.ModelCheckpoint(str(checkpoint_path), save_best_only=True))
+    if verbose:
+        callbacks.append(EpochProgress(settings.epochs))
+    start = time.perf_counter()
+    history = model.fit(
+        inputs,
+        targets,
+        validation_data=validation,
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        shuffle=True,
+        callbacks=callbacks,
+        verbose=0,
+    )
+    seconds = time.perf_counter() - start
+    clean_history = {key: [float(v) for v in values] for key, values in history.history.items()}
+    return TrainingRecord(clean_history, seconds, asdict(settings), int(inputs.shape[0]))
+
+
+def model_path(name: str) -> Path:
+    """Where a trained model lives: ``outputs/models/NAME.keras`` (``outputs/quick/...`` in quick mode)."""
+    return config.output_dir("models") / f"{name}.keras"
+
+
+def save_model(model: keras.Model, path: Path) -> None:
+    """Save a ``.keras`` file atomically, so that an interrupted save never leaves half a model."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.stem}.{os.getpid()}.part.keras")
+    try:
+        model.save(temp)
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def dense_model_name(latent_dim: int = models.DEFAULT_LATENT_DIM) -> str:
+    return f"dense_autoencoder_{latent_dim}d"
+
+
+def train_dense_autoencoder(
+    prepared: PreparedMnist, latent_dim: int = models.DEFAULT_LATENT_DIM, verbose: bool = True
+) -> tuple[keras.Sequential, TrainingRecord]:
+    """Seed, build and train the series' dense autoencoder, then save it and its record (notebook 03)."""
+    keras.utils.set_random_seed(config.SEED)
+    _, _, autoencoder = models.build_dense_autoencoder(latent_dim)
+    settings = default_settings()
+    path = model_path(dense_model_name(latent_dim))
+    record = train_autoencoder(
+        autoencoder,
+        prepared.x_train,
+        prepared.x_train,
+        (prepared.x_val, prepared.x_val),
+        settings,
+        checkpoint_path=path.with_name(path.stem + ".best.keras"),
+        verbose=verbose,
+    )
+    save_model(autoencoder, path)
+    record.save(path.with_suffix(".json"))
+    return autoencoder, record
+
+
+def load_or_train_dense_autoencoder(
+    prepared: PreparedMnist | None = None, latent_dim: int = models.DEFAULT_LATENT_DIM
+) -> tuple[keras.Sequential, TrainingRecord]:
+    """The model notebook 03 saved, if it exists; otherwise train it now (with a per-epoch progress bar)."""
+    path = model_path(dense_model_name(latent_dim))
+    record_path = path.with_suffix(".json")
+    if path.is_file() and record_path.is_file():
+        try:
+            autoencoder = keras.models.load_model(path)
+            print(f"Loaded the trained model from {path.relative_to(config.project_root())}"
+                  if path.is_relative_to(config.project_root()) else f"Loaded the trained model from {path}")
+            return autoencoder, TrainingRecord.load(record_path)
+        except Exception as exc:  # a damaged file is retrained, not trusted
+            print(f"Could not load {path} ({type(exc).__name__}: {exc}); training it again.", file=sys.stderr)
+    print("No saved model from notebook 03 yet: training it now.")
+    return train_dense_autoencoder(prepared or prepare_mnist(), latent_dim)
