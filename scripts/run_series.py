@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from utils import config, data  # noqa: E402
-from utils.metrics import markdown_table  # noqa: E402
+from utils.metrics import load_metrics, markdown_table  # noqa: E402
 
 NOTEBOOKS = ROOT / "notebooks"
 
@@ -46,16 +45,15 @@ def execute(path: Path, destination: Path, timeout: int) -> float:
     finally:
         bar.close()
         text = nbformat.writes(notebook).encode()
-        data._write_atomically(destination, lambda handle: handle.write(text + b"\n"))
+        data.write_atomically(destination, lambda handle: handle.write(text + b"\n"))
     return time.perf_counter() - start
 
 
 def summary_rows() -> list[dict]:
     """Read the metrics the notebooks wrote and return the rows of the final table."""
-    metrics_file = config.output_dir("metrics") / "evaluation.json"
-    if not metrics_file.is_file():
+    if not (config.output_dir("metrics") / "evaluation.json").is_file():
         return []
-    metrics = json.loads(metrics_file.read_text())
+    metrics = load_metrics("evaluation")
     autoencoder, pca = metrics["autoencoder"], metrics["pca"]
     return [
         {

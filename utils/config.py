@@ -46,6 +46,8 @@ def cache_dir() -> Path:
 def import_tensorflow_quietly() -> None:
     """Import TensorFlow with its C++ start-up notes (no GPU found, oneDNN on) kept out of the output.
 
+    Notebooks call it in their Setup cell, before ``import keras``.
+
     Those lines are written straight to file descriptor 2 while the library loads, before any
     logging setting applies, so they are sent to the null device during the import only.
     Warnings and errors raised later still show as usual.
@@ -59,7 +61,9 @@ def import_tensorflow_quietly() -> None:
     try:
         with open(os.devnull, "w") as devnull:
             os.dup2(devnull.fileno(), 2)
-            import tensorflow  # noqa: F401
+            import tensorflow
+
+            tensorflow.config.list_physical_devices()  # the device probe prints its "no CUDA" note here
     finally:
         os.dup2(saved, 2)
         os.close(saved)

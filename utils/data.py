@@ -139,7 +139,7 @@ def _read_npz(path: Path) -> Dataset:
         raise DataIntegrityError(f"{path} is not a readable MNIST .npz ({exc}).") from exc
 
 
-def _write_atomically(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
+def write_atomically(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
     """Write through a temporary file in the same folder, then rename over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
@@ -274,12 +274,12 @@ def save_project_cache(dataset: Dataset) -> Path:
     _check_mnist(dataset, "dataset to cache")
     (x_train, y_train), (x_test, y_test) = dataset
     path = project_cache_file()
-    _write_atomically(
+    write_atomically(
         path,
         lambda f: np.savez_compressed(f, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test),
     )
     checksum = f"{sha256_file(path)}  {path.name}\n".encode()
-    _write_atomically(path.with_name(path.name + ".sha256"), lambda f: f.write(checksum))
+    write_atomically(path.with_name(path.name + ".sha256"), lambda f: f.write(checksum))
     return path
 
 

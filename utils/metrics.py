@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 
-from utils.data import IMAGE_PIXELS, IMAGE_SHAPE
+from utils import config
+from utils.data import IMAGE_PIXELS, IMAGE_SHAPE, write_atomically
 
 
 def _as_images(array: np.ndarray, name: str) -> np.ndarray:
@@ -98,3 +102,16 @@ def markdown_table(rows: list[dict], formats: dict[str, str] | None = None) -> s
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
     lines += ["| " + " | ".join(cell(c, row[c]) for c in columns) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def save_metrics(name: str, values: dict) -> Path:
+    """Write ``values`` as ``outputs/metrics/NAME.json`` atomically and return the path."""
+    path = config.output_dir("metrics") / f"{name}.json"
+    text = json.dumps(values, indent=2, sort_keys=False).encode()
+    write_atomically(path, lambda handle: handle.write(text + b"\n"))
+    return path
+
+
+def load_metrics(name: str) -> dict:
+    """Read ``outputs/metrics/NAME.json`` written by ``save_metrics``."""
+    return json.loads((config.output_dir("metrics") / f"{name}.json").read_text())

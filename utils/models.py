@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers
 
 from utils.data import IMAGE_PIXELS
@@ -66,8 +67,7 @@ def build_keras_blog_deep_autoencoder() -> keras.Sequential:
 
 def split_autoencoder(autoencoder: keras.Sequential) -> tuple[keras.Sequential, keras.Sequential]:
     """The ``(encoder, decoder)`` inside an autoencoder built by this module (also after loading)."""
-    encoder, decoder = autoencoder.layers
-    return encoder, decoder
+    return autoencoder.layers[0], autoencoder.layers[-1]
 
 
 def count_multiply_adds(model: keras.Model) -> int:
@@ -78,4 +78,98 @@ def count_multiply_adds(model: keras.Model) -> int:
             total += count_multiply_adds(layer)
         elif isinstance(layer, layers.Dense):
             total += int(layer.kernel.shape[0]) * int(layer.kernel.shape[1])
+        elif isinstance(layer, layers.Conv2D | layers.Conv2DTranspose):
+            kernel = int(np.prod(layer.kernel.shape))
+            # A Conv2D does kernel-size work per output position; a transposed one per input position.
+            positions = layer.output.shape[1:3] if isinstance(layer, layers.Conv2D) else layer.input.shape[1:3]
+            total += kernel * int(np.prod(positions))
     return total
+
+
+def build_conv_autoencoder(
+    latent_dim: int = DEFAULT_LATENT_DIM, filters: tuple[int, int] = (32, 64)
+) -> tuple[keras.Sequential, keras.Sequential, keras.Sequential]:
+    """Notebook 09's convolutional autoencoder: ``(encoder, decoder, autoencoder)``, all ``Sequential``.
+
+    Two stride-2 ``Conv2D`` layers take 28x28 down to 7x7, a ``Dense`` layer makes the code; the decoder
+    mirrors it with ``Conv2DTranspose`` layers. Inputs and outputs are flat 784-pixel vectors, like the dense model.
+    """
+    _check_latent_dim(latent_dim)
+    first, second = filters
+    encoder = keras.Sequential(
+        [
+            keras.Input(shape=(IMAGE_PIXELS,)),
+            layers.Reshape((28, 28, 1)),
+            layers.Conv2D(first, 3, strides=2, padding="same", activation="relu"),
+            layers.Conv2D(second, 3, strides=2, padding="same", activation="relu"),
+            layers.Flatten(),
+            layers.Dense(latent_dim, name="code"),
+        ],
+        name="conv_encoder",
+    )
+    decoder = keras.Sequential(
+        [
+            keras.Input(shape=(latent_dim,)),
+            layers.Dense(7 * 7 * second, activation="relu"),
+            layers.Reshape((7, 7, second)),
+            layers.Conv2DTranspose(second, 3, strides=2, padding="same", activation="relu"),
+            layers.Conv2DTranspose(first, 3, strides=2, padding="same", activation="relu"),
+            layers.Conv2D(1, 3, padding="same", activation="sigmoid", dtype="float32"),
+            layers.Flatten(name="pixels"),
+        ],
+        name="conv_decoder",
+    )
+    return encoder, decoder, keras.Sequential([encoder, decoder], name="conv_autoencoder")
+
+
+@keras.saving.register_keras_serializable(package="ae_mnist")
+class GaussianSampling(layers.Layer):
+    """Split ``[mean, log_variance]`` into a sampled code, and add the KL term to the model's loss.
+
+    The KL divergence to a standard normal prior is summed over the code and averaged over the batch,
+    then divided by ``pixels`` so that it is on the same per-pixel scale as Keras's mean BCE.
+    At inference (``training=False``) it returns the mean, so reconstructions are deterministic.
+    """
+
+    def __init__(self, pixels: int = IMAGE_PIXELS, kl_weight: float = 1.0, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.pixels, self.kl_weight, self.seed = pixels, kl_weight, seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, posterior, training=None):
+        from keras import ops
+
+        mean, log_variance = ops.split(posterior, 2, axis=-1)
+        kl = -0.5 * ops.sum(1 + log_variance - ops.square(mean) - ops.exp(log_variance), axis=-1)
+        self.add_loss(self.kl_weight * ops.mean(kl) / self.pixels)
+        if not training:
+            return mean
+        noise = keras.random.normal(ops.shape(mean), seed=self.seed_generator)
+        return mean + ops.exp(0.5 * log_variance) * noise
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], input_shape[-1] // 2)
+
+    def get_config(self):
+        return {**super().get_config(), "pixels": self.pixels, "kl_weight": self.kl_weight, "seed": self.seed}
+
+
+def build_variational_autoencoder(
+    latent_dim: int = 2, hidden_units: tuple[int, ...] = DEFAULT_HIDDEN_UNITS, seed: int | None = None
+) -> tuple[keras.Sequential, keras.Sequential, keras.Sequential]:
+    """Notebook 10's VAE: ``(encoder, decoder, vae)``; the encoder outputs ``[mean, log_variance]``."""
+    _check_latent_dim(latent_dim)
+    encoder = keras.Sequential(
+        [keras.Input(shape=(IMAGE_PIXELS,))]
+        + [layers.Dense(units, activation="relu") for units in hidden_units]
+        + [layers.Dense(2 * latent_dim, name="posterior")],
+        name="vae_encoder",
+    )
+    decoder = keras.Sequential(
+        [keras.Input(shape=(latent_dim,))]
+        + [layers.Dense(units, activation="relu") for units in reversed(hidden_units)]
+        + [layers.Dense(IMAGE_PIXELS, activation="sigmoid", dtype="float32", name="pixels")],
+        name="vae_decoder",
+    )
+    vae = keras.Sequential([encoder, GaussianSampling(seed=seed, name="sampling"), decoder], name="vae")
+    return encoder, decoder, vae

@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -30,14 +31,14 @@ class PreparedMnist:
 def prepare_mnist(quick: bool | None = None) -> PreparedMnist:
     """Load MNIST, scale and flatten it, and hold out the classic last 10,000 training images for validation.
 
-    In quick mode (``AE_QUICK=1``) it keeps stratified subsets: 5,000 / 1,000 / 1,000.
+    In quick mode (``AE_QUICK=1``) it keeps stratified subsets: 10,000 / 1,000 / 1,000.
     """
     quick = config.quick_mode() if quick is None else quick
     (x_all, y_all), (x_test, y_test) = data.load_mnist()
     x_train, y_train = x_all[:50000], y_all[:50000]
     x_val, y_val = x_all[50000:], y_all[50000:]
     if quick:
-        x_train, y_train = data.stratified_subset(x_train, y_train, 5000)
+        x_train, y_train = data.stratified_subset(x_train, y_train, 10000)
         x_val, y_val = data.stratified_subset(x_val, y_val, 1000)
         x_test, y_test = data.stratified_subset(x_test, y_test, 1000)
 
@@ -54,25 +55,33 @@ class TrainingSettings:
     epochs: int = 30
     batch_size: int = 256
     learning_rate: float = 2e-3
+    cosine_decay: bool = True
     loss: str = "binary_crossentropy"
     patience: int = 3
-    jit_compile: bool = True
+    jit_compile: bool | str = True
     steps_per_execution: int = 1
 
 
 def default_settings(quick: bool | None = None, **changes) -> TrainingSettings:
-    """The series' settings: 30 epochs at most (3 in quick mode), with any field overridden by ``changes``."""
+    """The series' settings: 30 epochs at most (5 in quick mode), with any field overridden by ``changes``."""
     quick = config.quick_mode() if quick is None else quick
-    base = TrainingSettings(epochs=3) if quick else TrainingSettings()
+    base = TrainingSettings(epochs=5) if quick else TrainingSettings()
     return TrainingSettings(**{**asdict(base), **changes})
 
 
-def compile_autoencoder(model: keras.Model, settings: TrainingSettings) -> keras.Model:
-    """Compile ``model`` with Adam and the settings' loss; MSE is tracked as a metric either way."""
+def compile_autoencoder(model: keras.Model, settings: TrainingSettings, train_size: int) -> keras.Model:
+    """Compile ``model`` with Adam and the settings' loss; MSE and BCE are tracked as metrics either way.
+
+    With ``cosine_decay`` the learning rate falls from ``learning_rate`` to 2% of it over all the epochs.
+    """
+    learning_rate = settings.learning_rate
+    if settings.cosine_decay:
+        total_steps = int(np.ceil(train_size / settings.batch_size)) * settings.epochs
+        learning_rate = keras.optimizers.schedules.CosineDecay(settings.learning_rate, total_steps, alpha=0.02)
     model.compile(
-        optimizer=keras.optimizers.Adam(settings.learning_rate),
+        optimizer=keras.optimizers.Adam(learning_rate),
         loss=settings.loss,
-        metrics=[keras.metrics.MeanSquaredError(name="mse")],
+        metrics=[keras.metrics.MeanSquaredError(name="mse"), keras.metrics.BinaryCrossentropy(name="bce")],
         jit_compile=settings.jit_compile,
         steps_per_execution=settings.steps_per_execution,
     )
@@ -117,7 +126,7 @@ class TrainingRecord:
     def save(self, path: Path) -> None:
         """Write the record as JSON, atomically."""
         text = json.dumps(asdict(self), indent=2).encode()
-        data._write_atomically(Path(path), lambda handle: handle.write(text))
+        data.write_atomically(Path(path), lambda handle: handle.write(text))
 
     @classmethod
     def load(cls, path: Path) -> TrainingRecord:
@@ -136,7 +145,7 @@ def train_autoencoder(
     """Compile and ``fit`` with early stopping (best weights restored) and an optional best-epoch checkpoint."""
     if inputs.shape[0] != targets.shape[0]:
         raise ValueError(f"inputs and targets differ in length: {inputs.shape[0]} and {targets.shape[0]}.")
-    compile_autoencoder(model, settings)
+    compile_autoencoder(model, settings, train_size=len(inputs))
     callbacks: list[keras.callbacks.Callback] = [
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings.patience, restore_best_weights=True)
     ]
@@ -182,41 +191,87 @@ def dense_model_name(latent_dim: int = models.DEFAULT_LATENT_DIM) -> str:
     return f"dense_autoencoder_{latent_dim}d"
 
 
+def load_or_train(
+    name: str,
+    build: Callable[[], keras.Model],
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    validation: tuple[np.ndarray, np.ndarray],
+    settings: TrainingSettings | None = None,
+    verbose: bool = True,
+    retrain: bool = False,
+) -> tuple[keras.Model, TrainingRecord]:
+    """Load ``outputs/models/NAME.keras`` and its record if both exist; else seed, build, train and save.
+
+    ``retrain=True`` always trains. A damaged file is reported and retrained, never trusted.
+    """
+    path = model_path(name)
+    record_path = path.with_suffix(".json")
+    if retrain:
+        pass
+    elif path.is_file() and record_path.is_file():
+        try:
+            model = keras.models.load_model(path)
+            shown = path.relative_to(config.project_root()) if path.is_relative_to(config.project_root()) else path
+            print(f"Loaded the trained model from {shown}")
+            return model, TrainingRecord.load(record_path)
+        except Exception as exc:  # reported, then retrained
+            print(f"Could not load {path} ({type(exc).__name__}: {exc}); training it again.", file=sys.stderr)
+    else:
+        print(f"No saved {path.name} yet: training it now.")
+    keras.utils.set_random_seed(config.SEED)
+    model = build()
+    record = train_autoencoder(
+        model, inputs, targets, validation, settings or default_settings(),
+        checkpoint_path=path.with_name(path.stem + ".best.keras"), verbose=verbose,
+    )
+    save_model(model, path)
+    record.save(record_path)
+    return model, record
+
+
 def train_dense_autoencoder(
     prepared: PreparedMnist, latent_dim: int = models.DEFAULT_LATENT_DIM, verbose: bool = True
 ) -> tuple[keras.Sequential, TrainingRecord]:
     """Seed, build and train the series' dense autoencoder, then save it and its record (notebook 03)."""
-    keras.utils.set_random_seed(config.SEED)
-    _, _, autoencoder = models.build_dense_autoencoder(latent_dim)
-    settings = default_settings()
-    path = model_path(dense_model_name(latent_dim))
-    record = train_autoencoder(
-        autoencoder,
-        prepared.x_train,
-        prepared.x_train,
-        (prepared.x_val, prepared.x_val),
-        settings,
-        checkpoint_path=path.with_name(path.stem + ".best.keras"),
-        verbose=verbose,
+    return load_or_train(
+        dense_model_name(latent_dim),
+        lambda: models.build_dense_autoencoder(latent_dim)[2],
+        prepared.x_train, prepared.x_train, (prepared.x_val, prepared.x_val), verbose=verbose, retrain=True,
     )
-    save_model(autoencoder, path)
-    record.save(path.with_suffix(".json"))
-    return autoencoder, record
 
 
 def load_or_train_dense_autoencoder(
     prepared: PreparedMnist | None = None, latent_dim: int = models.DEFAULT_LATENT_DIM
 ) -> tuple[keras.Sequential, TrainingRecord]:
     """The model notebook 03 saved, if it exists; otherwise train it now (with a per-epoch progress bar)."""
-    path = model_path(dense_model_name(latent_dim))
-    record_path = path.with_suffix(".json")
-    if path.is_file() and record_path.is_file():
-        try:
-            autoencoder = keras.models.load_model(path)
-            print(f"Loaded the trained model from {path.relative_to(config.project_root())}"
-                  if path.is_relative_to(config.project_root()) else f"Loaded the trained model from {path}")
-            return autoencoder, TrainingRecord.load(record_path)
-        except Exception as exc:  # a damaged file is retrained, not trusted
-            print(f"Could not load {path} ({type(exc).__name__}: {exc}); training it again.", file=sys.stderr)
-    print("No saved model from notebook 03 yet: training it now.")
-    return train_dense_autoencoder(prepared or prepare_mnist(), latent_dim)
+    prepared = prepared or prepare_mnist()
+    return load_or_train(
+        dense_model_name(latent_dim),
+        lambda: models.build_dense_autoencoder(latent_dim)[2],
+        prepared.x_train, prepared.x_train, (prepared.x_val, prepared.x_val),
+    )
+
+
+# Notebook 09's convolutional model: epochs chosen to fit 10 minutes on a 2-core CPU. XLA is off because
+# XLA-compiled convolutions ran at about half the speed of TensorFlow's oneDNN kernels on that CPU.
+CONV_EPOCHS = 25
+
+
+def conv_settings(quick: bool | None = None) -> TrainingSettings:
+    """The series' settings for the convolutional autoencoder (2 epochs in quick mode)."""
+    quick = config.quick_mode() if quick is None else quick
+    return default_settings(quick=quick, epochs=2 if quick else CONV_EPOCHS, jit_compile=False)
+
+
+def load_or_train_conv_autoencoder(
+    prepared: PreparedMnist | None = None, latent_dim: int = models.DEFAULT_LATENT_DIM
+) -> tuple[keras.Sequential, TrainingRecord]:
+    """Notebook 09's convolutional autoencoder, loaded if saved, else trained (up to about 10 minutes)."""
+    prepared = prepared or prepare_mnist()
+    return load_or_train(
+        f"conv_autoencoder_{latent_dim}d",
+        lambda: models.build_conv_autoencoder(latent_dim)[2],
+        prepared.x_train, prepared.x_train, (prepared.x_val, prepared.x_val),
+        settings=conv_settings(),
+    )

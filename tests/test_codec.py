@@ -1,0 +1,96 @@
+"""The latent codec and the Pillow round trip, on real MNIST digits and PCA codes of them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.decomposition import PCA
+
+from utils import codec, data
+
+
+@pytest.fixture(scope="module")
+def pca_codes(mnist):
+    (x_train, _), (x_test, _) = mnist
+    train = data.flatten_images(data.scale_images(x_train[:5000]))
+    test = data.flatten_images(data.scale_images(x_test[:300]))
+    pca = PCA(n_components=20, random_state=0).fit(train)
+    return pca.transform(train), pca.transform(test)
+
+
+@pytest.mark.parametrize("bits", [1, 3, 4, 7, 8])
+def test_round_trip_gives_the_same_quantized_code(pca_codes, bits):
+    train_codes, test_codes = pca_codes
+    quantizer = codec.LatentQuantizer.fit(train_codes, bits)
+    encoded = quantizer.encode(test_codes)
+    assert len(encoded) == len(test_codes)
+    assert np.array_equal(quantizer.decode_levels(encoded), quantizer.quantize(test_codes))
+    decoded = quantizer.decode(encoded)
+    assert decoded.shape == test_codes.shape and decoded.dtype == np.float32
+    assert np.array_equal(quantizer.quantize(decoded), quantizer.quantize(test_codes))
+
+
+def test_byte_counts_are_real(pca_codes):
+    train_codes, test_codes = pca_codes
+    for bits, expected in [(8, 2 + 20), (4, 2 + 10), (3, 2 + 8), (1, 2 + 3)]:
+        quantizer = codec.LatentQuantizer.fit(train_codes, bits)
+        assert quantizer.bytes_per_code == expected
+        assert {len(blob) for blob in quantizer.encode(test_codes)} == {expected}
+
+
+def test_more_bits_means_smaller_error(pca_codes):
+    train_codes, test_codes = pca_codes
+    errors = []
+    for bits in (2, 4, 6, 8):
+        quantizer = codec.LatentQuantizer.fit(train_codes, bits)
+        errors.append(float(np.mean((quantizer.decode(quantizer.encode(test_codes)) - test_codes) ** 2)))
+    assert errors == sorted(errors, reverse=True) and errors[-1] < errors[0] / 50
+
+
+def test_corrupt_bytes_are_refused(pca_codes):
+    train_codes, test_codes = pca_codes
+    quantizer = codec.LatentQuantizer.fit(train_codes, 5)
+    good = quantizer.encode(test_codes[:3])
+    flipped = bytearray(good[1])
+    flipped[4] ^= 0x10
+    with pytest.raises(codec.CodecError, match="checksum"):
+        quantizer.decode([good[0], bytes(flipped)])
+    with pytest.raises(codec.CodecError, match="truncated"):
+        quantizer.decode([good[0][:-3]])
+    other = codec.LatentQuantizer.fit(train_codes, 6).encode(test_codes[:1])[0]
+    with pytest.raises(codec.CodecError, match="truncated|another codec"):
+        quantizer.decode([other])
+    with pytest.raises(codec.CodecError, match="expected bytes"):
+        quantizer.decode(["not bytes"])
+
+
+def test_save_and_load(tmp_path, pca_codes):
+    train_codes, test_codes = pca_codes
+    quantizer = codec.LatentQuantizer.fit(train_codes, 6)
+    quantizer.save(tmp_path / "ranges.json")
+    loaded = codec.LatentQuantizer.load(tmp_path / "ranges.json")
+    assert loaded == quantizer
+    assert loaded.encode(test_codes) == quantizer.encode(test_codes)
+
+
+def test_bad_codes_are_refused(pca_codes):
+    train_codes, _ = pca_codes
+    quantizer = codec.LatentQuantizer.fit(train_codes, 4)
+    with pytest.raises(ValueError, match=r"shape \(n, 20\)"):
+        quantizer.encode(train_codes[:, :10])
+    with pytest.raises(ValueError, match="NaN"):
+        quantizer.encode(np.full((1, 20), np.nan))
+    with pytest.raises(ValueError, match="bits"):
+        codec.LatentQuantizer.fit(train_codes, 9)
+
+
+def test_pillow_round_trip(mnist):
+    _, (x_test, _) = mnist
+    sizes, decoded = codec.pillow_round_trip(x_test[:50], "PNG")
+    assert np.array_equal(decoded, x_test[:50]), "PNG is lossless"
+    assert 100 < sizes.mean() < 784
+    jpeg_sizes, jpeg = codec.pillow_round_trip(x_test[:50], "JPEG", quality=10)
+    assert not np.array_equal(jpeg, x_test[:50])
+    assert jpeg_sizes.min() > 0
+    with pytest.raises(ValueError, match="uint8"):
+        codec.pillow_round_trip(x_test[:5].astype(np.float32), "PNG")
