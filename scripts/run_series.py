@@ -1,9 +1,9 @@
 """Execute the notebook series headless (the main job behind `make run`) and print a summary table.
 
-    python scripts/run_series.py               # full mode, executed copies in outputs/executed/
-    python scripts/run_series.py --in-place    # refresh the committed notebooks' outputs
-    python scripts/run_series.py --only 03 04  # a few notebooks
-    AE_QUICK=1 python scripts/run_series.py    # quick mode (outputs/quick/)
+python scripts/run_series.py               # full mode, executed copies in outputs/executed/
+python scripts/run_series.py --in-place    # refresh the committed notebooks' outputs
+python scripts/run_series.py --only 03 04  # a few notebooks
+AE_QUICK=1 python scripts/run_series.py    # quick mode (outputs/quick/)
 """
 
 from __future__ import annotations
@@ -68,8 +68,12 @@ def summary_rows() -> list[dict]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--in-place", action="store_true", help="overwrite notebooks/ with the executed copies")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--in-place", action="store_true", help="overwrite notebooks/ with the executed copies"
+    )
     parser.add_argument("--only", nargs="*", default=[], help="notebook number prefixes to run, e.g. 03 04")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds a single cell may take")
     args = parser.parse_args()
@@ -95,16 +99,23 @@ def main() -> int:
         try:
             seconds = execute(path, out_dir / path.name, args.timeout)
         except CellExecutionError as exc:
-            print(f"\n{path.name} failed; the executed copy with the error is in {out_dir / path.name}\n{exc}",
-                  file=sys.stderr)
+            print(
+                f"\n{path.name} failed; the executed copy with the error is in {out_dir / path.name}\n{exc}",
+                file=sys.stderr,
+            )
             return 1
         timings.append({"notebook": path.name, "seconds": round(seconds, 1)})
 
     print("\n" + markdown_table(timings))
     rows = summary_rows()
     if rows:
-        formats = {"test MSE": ".5f", "PSNR (dB)": ".2f", "SSIM": ".4f", "PCA MSE (same size)": ".5f",
-                   "training time (s)": ".1f"}
+        formats = {
+            "test MSE": ".5f",
+            "PSNR (dB)": ".2f",
+            "SSIM": ".4f",
+            "PCA MSE (same size)": ".5f",
+            "training time (s)": ".1f",
+        }
         print("\nSummary (written by notebooks 03 and 04):\n" + markdown_table(rows, formats))
     print(f"\nFigures, metrics and models are in {config.output_dir()}")
     return 0

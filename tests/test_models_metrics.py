@@ -108,8 +108,11 @@ def test_train_save_and_load(tmp_path, monkeypatch):
     assert json.loads(path.with_suffix(".json").read_text())["settings"]["epochs"] == 5
     loaded, loaded_record = training.load_or_train_dense_autoencoder(prepared)
     assert loaded_record.history == record.history
-    np.testing.assert_allclose(loaded.predict(prepared.x_test[:20], verbose=0),
-                               autoencoder.predict(prepared.x_test[:20], verbose=0), atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.predict(prepared.x_test[:20], verbose=0),
+        autoencoder.predict(prepared.x_test[:20], verbose=0),
+        atol=1e-6,
+    )
 
 
 def test_damaged_model_file_is_retrained(tmp_path, monkeypatch, capsys):
@@ -133,8 +136,15 @@ def test_conv_autoencoder_shapes(digits):
     assert output.shape == (4, 784) and 0 <= output.min() and output.max() <= 1
     # conv 1->32 on 14x14 outputs, conv 32->64 on 7x7, dense 3136->32, dense 32->3136,
     # transposed 64->64 from 7x7 inputs, transposed 64->32 from 14x14 inputs, conv 32->1 on 28x28.
-    expected = (9 * 32 * 196 + 9 * 32 * 64 * 49 + 3136 * 32 + 32 * 3136
-                + 9 * 64 * 64 * 49 + 9 * 64 * 32 * 196 + 9 * 32 * 784)
+    expected = (
+        9 * 32 * 196
+        + 9 * 32 * 64 * 49
+        + 3136 * 32
+        + 32 * 3136
+        + 9 * 64 * 64 * 49
+        + 9 * 64 * 32 * 196
+        + 9 * 32 * 784
+    )
     assert models.count_multiply_adds(autoencoder) == expected
 
 
@@ -158,9 +168,35 @@ def test_vae_trains_and_reloads(tmp_path, monkeypatch, digits):
     images, _ = digits
     build = lambda: models.build_variational_autoencoder(latent_dim=2, seed=1)[2]  # noqa: E731
     settings = training.default_settings(epochs=2, batch_size=64)
-    vae, record = training.load_or_train("vae_test", build, images[:400], images[:400], (images[400:], images[400:]),
-                                         settings, verbose=False)
+    vae, record = training.load_or_train(
+        "vae_test", build, images[:400], images[:400], (images[400:], images[400:]), settings, verbose=False
+    )
     kl = np.array(record.history["val_loss"]) - np.array(record.history["val_bce"])
     assert np.all(kl > 0), "the KL term is part of the loss"
     loaded, _ = training.load_or_train("vae_test", build, images, images, (images, images), settings)
     np.testing.assert_allclose(np.asarray(loaded(images[:8])), np.asarray(vae(images[:8])), atol=1e-6)
+
+
+def test_noisy_images_gives_fresh_seeded_noise(digits):
+    images, _ = digits
+    batches = training.NoisyImages(images, sigma=0.5, batch_size=64, seed=7)
+    assert len(batches) == 8 and batches.num_images == 500
+    noisy, clean = batches[0]
+    assert noisy.shape == clean.shape == (64, 784)
+    assert any(np.array_equal(clean[0], row) for row in images), "targets are the clean images"
+    assert 0 <= noisy.min() and noisy.max() <= 1 and not np.array_equal(noisy, clean)
+    again, _ = training.NoisyImages(images, sigma=0.5, batch_size=64, seed=7)[0]
+    assert np.array_equal(noisy, again), "the same seed gives the same first batch"
+    batches.on_epoch_end()
+    next_noisy, next_clean = batches[0]
+    assert not np.array_equal(next_clean, clean), "the order is reshuffled every epoch"
+    every_image = np.concatenate([batches[i][1] for i in range(len(batches))])
+    assert sorted(map(bytes, every_image)) == sorted(map(bytes, images)), "each epoch covers every image once"
+    with pytest.raises(ValueError, match="targets=None"):
+        training.train_autoencoder(
+            models.build_dense_autoencoder()[2],
+            batches,
+            images,
+            (images, images),
+            training.default_settings(epochs=1),
+        )

@@ -69,7 +69,9 @@ class LatentQuantizer:
     def dequantize(self, levels: np.ndarray) -> np.ndarray:
         """Map integers back to the centre values of their quantization steps, as float32."""
         low, high = np.array(self.low), np.array(self.high)
-        return (low + np.asarray(levels, dtype=np.float64) / (self.levels - 1) * (high - low)).astype(np.float32)
+        return (low + np.asarray(levels, dtype=np.float64) / (self.levels - 1) * (high - low)).astype(
+            np.float32
+        )
 
     def encode(self, codes: np.ndarray) -> list[bytes]:
         """Encode a batch of codes ``(n, latent_dim)`` into one byte string per code."""
@@ -107,7 +109,9 @@ class LatentQuantizer:
             return np.zeros((0, self.latent_dim), dtype=np.uint8)
         bits = np.unpackbits(np.stack(rows), axis=1)[:, : self.latent_dim * self.bits]
         bits = bits.reshape(len(rows), self.latent_dim, self.bits)
-        padded = np.concatenate([np.zeros((len(rows), self.latent_dim, 8 - self.bits), np.uint8), bits], axis=2)
+        padded = np.concatenate(
+            [np.zeros((len(rows), self.latent_dim, 8 - self.bits), np.uint8), bits], axis=2
+        )
         return np.packbits(padded, axis=2)[:, :, 0]
 
     def decode(self, encoded: list[bytes]) -> np.ndarray:
@@ -155,24 +159,34 @@ def pillow_round_trip(images: np.ndarray, format: str, **options) -> tuple[np.nd
     return sizes, decoded
 
 
-def rate_distortion_point(codec_name: str, setting: str, sizes: np.ndarray, originals: np.ndarray,
-                          decoded: np.ndarray) -> dict:
+def rate_distortion_point(
+    codec_name: str, setting: str, sizes: np.ndarray, originals: np.ndarray, decoded: np.ndarray
+) -> dict:
     """One row of a rate-distortion table: mean bytes per image, ratio to raw, mean PSNR and SSIM.
 
     ``originals`` and ``decoded`` are float images in [0, 1]; ``sizes`` are the real encoded sizes.
     """
     from utils import metrics
 
-    quality = metrics.summarize({
-        "psnr": metrics.psnr_per_image(originals, decoded),
-        "ssim": metrics.ssim_per_image(originals, decoded),
-    })
+    quality = metrics.summarize(
+        {
+            "psnr": metrics.psnr_per_image(originals, decoded),
+            "ssim": metrics.ssim_per_image(originals, decoded),
+        }
+    )
     mean_bytes = float(np.mean(sizes))
-    return {"codec": codec_name, "setting": setting, "bytes": mean_bytes, "ratio": 784 / mean_bytes, **quality}
+    return {
+        "codec": codec_name,
+        "setting": setting,
+        "bytes": mean_bytes,
+        "ratio": 784 / mean_bytes,
+        **quality,
+    }
 
 
-def measure_latent_codec(codec_name: str, quantizer: LatentQuantizer, test_codes: np.ndarray, decode_fn,
-                         originals: np.ndarray) -> tuple[dict, np.ndarray]:
+def measure_latent_codec(
+    codec_name: str, quantizer: LatentQuantizer, test_codes: np.ndarray, decode_fn, originals: np.ndarray
+) -> tuple[dict, np.ndarray]:
     """Encode codes to bytes, decode the bytes, rebuild images with ``decode_fn``, and measure them."""
     encoded = quantizer.encode(test_codes)
     sizes = np.array([len(blob) for blob in encoded])
@@ -182,9 +196,13 @@ def measure_latent_codec(codec_name: str, quantizer: LatentQuantizer, test_codes
     return rate_distortion_point(codec_name, setting, sizes, originals, rebuilt), rebuilt
 
 
-def measure_pillow_codec(images: np.ndarray, format: str, setting: str = "", **options) -> tuple[dict, np.ndarray]:
+def measure_pillow_codec(
+    images: np.ndarray, format: str, setting: str = "", **options
+) -> tuple[dict, np.ndarray]:
     """Round-trip uint8 images through a Pillow codec one by one, and measure size and quality."""
     sizes, decoded = pillow_round_trip(images, format, **options)
     name = {"WEBP": "WebP", "JPEG": "JPEG", "PNG": "PNG"}.get(format.upper(), format)
-    point = rate_distortion_point(name, setting, sizes, images.astype(np.float32) / 255, decoded.astype(np.float32) / 255)
+    point = rate_distortion_point(
+        name, setting, sizes, images.astype(np.float32) / 255, decoded.astype(np.float32) / 255
+    )
     return point, decoded

@@ -446,7 +446,7 @@ def unflatten_images(vectors: np.ndarray) -> np.ndarray:
     return vectors.reshape(len(vectors), *IMAGE_SHAPE)
 
 
-def add_gaussian_noise(images: np.ndarray, sigma: float, seed: int = config.SEED) -> np.ndarray:
+def add_gaussian_noise(images: np.ndarray, sigma: float, seed: int | list[int] = config.SEED) -> np.ndarray:
     """Add seeded Gaussian noise of standard deviation ``sigma`` and clip back to [0, 1]."""
     _require(
         images,

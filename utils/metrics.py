@@ -27,7 +27,9 @@ def _pair(originals: np.ndarray, reconstructions: np.ndarray) -> tuple[np.ndarra
     originals = _as_images(originals, "originals")
     reconstructions = _as_images(reconstructions, "reconstructions")
     if originals.shape != reconstructions.shape:
-        raise ValueError(f"originals {originals.shape} and reconstructions {reconstructions.shape} differ in shape.")
+        raise ValueError(
+            f"originals {originals.shape} and reconstructions {reconstructions.shape} differ in shape."
+        )
     return originals, reconstructions
 
 
@@ -43,7 +45,9 @@ def psnr_per_image(originals: np.ndarray, reconstructions: np.ndarray, batch: in
 
     originals, reconstructions = _pair(originals, reconstructions)
     parts = [
-        tf.image.psnr(originals[i : i + batch, ..., None], reconstructions[i : i + batch, ..., None], max_val=1.0)
+        tf.image.psnr(
+            originals[i : i + batch, ..., None], reconstructions[i : i + batch, ..., None], max_val=1.0
+        )
         for i in range(0, len(originals), batch)
     ]
     return np.concatenate([p.numpy() for p in parts]).astype(np.float64)
@@ -55,7 +59,9 @@ def ssim_per_image(originals: np.ndarray, reconstructions: np.ndarray, batch: in
 
     originals, reconstructions = _pair(originals, reconstructions)
     parts = [
-        tf.image.ssim(originals[i : i + batch, ..., None], reconstructions[i : i + batch, ..., None], max_val=1.0)
+        tf.image.ssim(
+            originals[i : i + batch, ..., None], reconstructions[i : i + batch, ..., None], max_val=1.0
+        )
         for i in range(0, len(originals), batch)
     ]
     return np.concatenate([p.numpy() for p in parts]).astype(np.float64)

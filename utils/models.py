@@ -81,7 +81,9 @@ def count_multiply_adds(model: keras.Model) -> int:
         elif isinstance(layer, layers.Conv2D | layers.Conv2DTranspose):
             kernel = int(np.prod(layer.kernel.shape))
             # A Conv2D does kernel-size work per output position; a transposed one per input position.
-            positions = layer.output.shape[1:3] if isinstance(layer, layers.Conv2D) else layer.input.shape[1:3]
+            positions = (
+                layer.output.shape[1:3] if isinstance(layer, layers.Conv2D) else layer.input.shape[1:3]
+            )
             total += kernel * int(np.prod(positions))
     return total
 

@@ -65,7 +65,9 @@ def show_digit_grid(
     return fig
 
 
-def show_image_rows(rows: dict[str, np.ndarray], captions: dict[str, Sequence] | None = None, title: str | None = None) -> plt.Figure:
+def show_image_rows(
+    rows: dict[str, np.ndarray], captions: dict[str, Sequence] | None = None, title: str | None = None
+) -> plt.Figure:
     """Rows of digits on the same columns (e.g. original / reconstruction), each row named on the left."""
     names = list(rows)
     count = len(_images(rows[names[0]]))
@@ -75,8 +77,11 @@ def show_image_rows(rows: dict[str, np.ndarray], captions: dict[str, Sequence] |
         if len(images) != count:
             raise ValueError(f"row {name!r} has {len(images)} images, expected {count}.")
         for column, ax in enumerate(axes[row_index]):
-            ax.imshow(np.clip(images[column], 0, 1) if images.dtype != np.uint8 else images[column], vmin=0,
-                      vmax=1 if images.dtype != np.uint8 else 255)
+            ax.imshow(
+                np.clip(images[column], 0, 1) if images.dtype != np.uint8 else images[column],
+                vmin=0,
+                vmax=1 if images.dtype != np.uint8 else 255,
+            )
             ax.set_xticks([])
             ax.set_yticks([])
             for spine in ax.spines.values():
@@ -90,15 +95,21 @@ def show_image_rows(rows: dict[str, np.ndarray], captions: dict[str, Sequence] |
     return fig
 
 
-def show_reconstructions(originals: np.ndarray, reconstructions: np.ndarray, title: str | None = None,
-                         **other_rows: np.ndarray) -> plt.Figure:
+def show_reconstructions(
+    originals: np.ndarray, reconstructions: np.ndarray, title: str | None = None, **other_rows: np.ndarray
+) -> plt.Figure:
     """Originals above their reconstructions (and any further named rows) for the same digits."""
-    rows = {"original": originals, **{k.replace("_", " "): v for k, v in other_rows.items()},
-            "reconstruction": reconstructions}
+    rows = {
+        "original": originals,
+        **{k.replace("_", " "): v for k, v in other_rows.items()},
+        "reconstruction": reconstructions,
+    }
     return show_image_rows(rows, title=title)
 
 
-def plot_learning_curves(history: dict[str, list[float]], metrics: Sequence[str] = ("loss", "mse")) -> plt.Figure:
+def plot_learning_curves(
+    history: dict[str, list[float]], metrics: Sequence[str] = ("loss", "mse")
+) -> plt.Figure:
     """Training and validation curves per epoch for each metric in ``metrics``."""
     shown = [m for m in metrics if m in history]
     fig, axes = plt.subplots(1, len(shown), figsize=(5 * len(shown), 3.3), squeeze=False)
@@ -116,19 +127,40 @@ def plot_learning_curves(history: dict[str, list[float]], metrics: Sequence[str]
     return fig
 
 
-def plot_latent_2d(points: np.ndarray, labels: np.ndarray, title: str = "", ax: plt.Axes | None = None,
-                   point_size: float = 3.0) -> plt.Axes:
+def plot_latent_2d(
+    points: np.ndarray,
+    labels: np.ndarray,
+    title: str = "",
+    ax: plt.Axes | None = None,
+    point_size: float = 3.0,
+) -> plt.Axes:
     """A 2-D scatter of codes coloured by digit, with each digit's label at its median point."""
     if points.ndim != 2 or points.shape[1] != 2:
         raise ValueError(f"points must have shape (n, 2), got {points.shape}.")
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 5))
-    scatter = ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", s=point_size, alpha=0.6,
-                         vmin=-0.5, vmax=9.5, rasterized=True)
+    scatter = ax.scatter(
+        points[:, 0],
+        points[:, 1],
+        c=labels,
+        cmap="tab10",
+        s=point_size,
+        alpha=0.6,
+        vmin=-0.5,
+        vmax=9.5,
+        rasterized=True,
+    )
     for digit in range(10):
         centre = np.median(points[labels == digit], axis=0)
-        ax.text(*centre, str(digit), fontsize=13, weight="bold", ha="center", va="center",
-                bbox={"boxstyle": "circle,pad=0.2", "fc": "white", "alpha": 0.7, "lw": 0})
+        ax.text(
+            *centre,
+            str(digit),
+            fontsize=13,
+            weight="bold",
+            ha="center",
+            va="center",
+            bbox={"boxstyle": "circle,pad=0.2", "fc": "white", "alpha": 0.7, "lw": 0},
+        )
     ax.figure.colorbar(scatter, ax=ax, ticks=range(10), fraction=0.046, pad=0.04)
     ax.set_title(title)
     ax.set_xticks([])
@@ -144,8 +176,12 @@ def plot_class_balance(labels: np.ndarray, test_labels: np.ndarray | None = None
     counts = np.bincount(labels, minlength=10)
     ax.bar(digits - (width / 2 if test_labels is not None else 0), counts, width, label="training")
     if test_labels is not None:
-        ax.bar(digits + width / 2, np.bincount(test_labels, minlength=10) * (len(labels) / len(test_labels)),
-               width, label=f"test (x{len(labels) / len(test_labels):.0f}, to compare shares)")
+        ax.bar(
+            digits + width / 2,
+            np.bincount(test_labels, minlength=10) * (len(labels) / len(test_labels)),
+            width,
+            label=f"test (x{len(labels) / len(test_labels):.0f}, to compare shares)",
+        )
     ax.set_xticks(digits)
     ax.set_xlabel("digit")
     ax.set_ylabel("images")
@@ -154,8 +190,13 @@ def plot_class_balance(labels: np.ndarray, test_labels: np.ndarray | None = None
     return fig
 
 
-def plot_histograms(series: dict[str, np.ndarray], bins: int | np.ndarray = 50, xlabel: str = "",
-                    log: bool = False, ax: plt.Axes | None = None) -> plt.Axes:
+def plot_histograms(
+    series: dict[str, np.ndarray],
+    bins: int | np.ndarray = 50,
+    xlabel: str = "",
+    log: bool = False,
+    ax: plt.Axes | None = None,
+) -> plt.Axes:
     """Overlaid, normalised histograms of several named arrays on one axis."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 3.3))
@@ -167,8 +208,13 @@ def plot_histograms(series: dict[str, np.ndarray], bins: int | np.ndarray = 50, 
     return ax
 
 
-def show_latent_grid(decoded: np.ndarray, grid_x: np.ndarray, grid_y: np.ndarray, title: str = "",
-                     axis_labels: tuple[str, str] = ("z[0]", "z[1]")) -> plt.Figure:
+def show_latent_grid(
+    decoded: np.ndarray,
+    grid_x: np.ndarray,
+    grid_y: np.ndarray,
+    title: str = "",
+    axis_labels: tuple[str, str] = ("z[0]", "z[1]"),
+) -> plt.Figure:
     """Decoded digits tiled into one image, one per point of a 2-D latent grid (rows top to bottom = y high to low)."""
     rows, cols = len(grid_y), len(grid_x)
     tiles = _images(decoded).reshape(rows, cols, *IMAGE_SHAPE)

@@ -77,7 +77,9 @@ def compile_autoencoder(model: keras.Model, settings: TrainingSettings, train_si
     learning_rate = settings.learning_rate
     if settings.cosine_decay:
         total_steps = int(np.ceil(train_size / settings.batch_size)) * settings.epochs
-        learning_rate = keras.optimizers.schedules.CosineDecay(settings.learning_rate, total_steps, alpha=0.02)
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            settings.learning_rate, total_steps, alpha=0.02
+        )
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss=settings.loss,
@@ -106,7 +108,11 @@ class EpochProgress(keras.callbacks.Callback):
         bar = "#" * done + "-" * (self.width - done)
         numbers = "  ".join(f"{key} {value:.5f}" for key, value in logs.items() if key != "learning_rate")
         elapsed = time.perf_counter() - self.start
-        print(f"epoch {epoch + 1:>3}/{self.epochs} [{bar}] {numbers}  {elapsed:5.1f}s", file=self.stream, flush=True)
+        print(
+            f"epoch {epoch + 1:>3}/{self.epochs} [{bar}] {numbers}  {elapsed:5.1f}s",
+            file=self.stream,
+            flush=True,
+        )
 
 
 @dataclass
@@ -133,21 +139,66 @@ class TrainingRecord:
         return cls(**json.loads(Path(path).read_text()))
 
 
+class NoisyImages(keras.utils.PyDataset):
+    """Batches of ``(noisy, clean)`` images with fresh, seeded Gaussian noise every epoch (notebook 07).
+
+    New noise each epoch means the model never sees the same corrupted image twice, so it cannot
+    memorise the noise. The order of the images is reshuffled every epoch, also seeded.
+    """
+
+    def __init__(self, clean: np.ndarray, sigma: float, batch_size: int, seed: int = config.SEED, **kwargs):
+        super().__init__(**kwargs)
+        if clean.ndim != 2 or len(clean) == 0:
+            raise ValueError(f"clean must be a non-empty (n, pixels) array, got shape {clean.shape}.")
+        self.clean, self.sigma, self.batch_size, self.seed = clean, sigma, batch_size, seed
+        self.epoch = 0
+        self.order = np.random.default_rng([seed, 0]).permutation(len(clean))
+
+    @property
+    def num_images(self) -> int:
+        return len(self.clean)
+
+    def __len__(self) -> int:
+        return int(np.ceil(len(self.clean) / self.batch_size))
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        clean = self.clean[self.order[index * self.batch_size : (index + 1) * self.batch_size]]
+        return data.add_gaussian_noise(clean, self.sigma, seed=[self.seed, self.epoch, index]), clean
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1
+        self.order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.clean))
+
+
 def train_autoencoder(
     model: keras.Model,
-    inputs: np.ndarray,
-    targets: np.ndarray,
+    inputs: np.ndarray | keras.utils.PyDataset,
+    targets: np.ndarray | None,
     validation: tuple[np.ndarray, np.ndarray],
     settings: TrainingSettings,
     checkpoint_path: Path | None = None,
     verbose: bool = True,
 ) -> TrainingRecord:
-    """Compile and ``fit`` with early stopping (best weights restored) and an optional best-epoch checkpoint."""
-    if inputs.shape[0] != targets.shape[0]:
-        raise ValueError(f"inputs and targets differ in length: {inputs.shape[0]} and {targets.shape[0]}.")
-    compile_autoencoder(model, settings, train_size=len(inputs))
+    """Compile and ``fit`` with early stopping (best weights restored) and an optional best-epoch checkpoint.
+
+    ``inputs`` is an array with ``targets`` beside it, or a ``PyDataset`` of (input, target) batches.
+    """
+    if isinstance(inputs, keras.utils.PyDataset):
+        if targets is not None:
+            raise ValueError("a PyDataset yields its own targets: pass targets=None.")
+        train_size, batches = inputs.num_images, {"x": inputs}
+    else:
+        if inputs.shape[0] != targets.shape[0]:
+            raise ValueError(
+                f"inputs and targets differ in length: {inputs.shape[0]} and {targets.shape[0]}."
+            )
+        train_size = len(inputs)
+        batches = {"x": inputs, "y": targets, "batch_size": settings.batch_size, "shuffle": True}
+    compile_autoencoder(model, settings, train_size=train_size)
     callbacks: list[keras.callbacks.Callback] = [
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings.patience, restore_best_weights=True)
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=settings.patience, restore_best_weights=True
+        )
     ]
     if checkpoint_path is not None:
         Path(checkpoint_path).parent.mkdir(parents=True, exist_ok=True)
@@ -156,18 +207,15 @@ def train_autoencoder(
         callbacks.append(EpochProgress(settings.epochs))
     start = time.perf_counter()
     history = model.fit(
-        inputs,
-        targets,
+        **batches,
         validation_data=validation,
         epochs=settings.epochs,
-        batch_size=settings.batch_size,
-        shuffle=True,
         callbacks=callbacks,
         verbose=0,
     )
     seconds = time.perf_counter() - start
     clean_history = {key: [float(v) for v in values] for key, values in history.history.items()}
-    return TrainingRecord(clean_history, seconds, asdict(settings), int(inputs.shape[0]))
+    return TrainingRecord(clean_history, seconds, asdict(settings), train_size)
 
 
 def model_path(name: str) -> Path:
@@ -194,8 +242,8 @@ def dense_model_name(latent_dim: int = models.DEFAULT_LATENT_DIM) -> str:
 def load_or_train(
     name: str,
     build: Callable[[], keras.Model],
-    inputs: np.ndarray,
-    targets: np.ndarray,
+    inputs: np.ndarray | keras.utils.PyDataset,
+    targets: np.ndarray | None,
     validation: tuple[np.ndarray, np.ndarray],
     settings: TrainingSettings | None = None,
     verbose: bool = True,
@@ -212,7 +260,11 @@ def load_or_train(
     elif path.is_file() and record_path.is_file():
         try:
             model = keras.models.load_model(path)
-            shown = path.relative_to(config.project_root()) if path.is_relative_to(config.project_root()) else path
+            shown = (
+                path.relative_to(config.project_root())
+                if path.is_relative_to(config.project_root())
+                else path
+            )
             print(f"Loaded the trained model from {shown}")
             return model, TrainingRecord.load(record_path)
         except Exception as exc:  # reported, then retrained
@@ -222,8 +274,13 @@ def load_or_train(
     keras.utils.set_random_seed(config.SEED)
     model = build()
     record = train_autoencoder(
-        model, inputs, targets, validation, settings or default_settings(),
-        checkpoint_path=path.with_name(path.stem + ".best.keras"), verbose=verbose,
+        model,
+        inputs,
+        targets,
+        validation,
+        settings or default_settings(),
+        checkpoint_path=path.with_name(path.stem + ".best.keras"),
+        verbose=verbose,
     )
     save_model(model, path)
     record.save(record_path)
@@ -237,7 +294,11 @@ def train_dense_autoencoder(
     return load_or_train(
         dense_model_name(latent_dim),
         lambda: models.build_dense_autoencoder(latent_dim)[2],
-        prepared.x_train, prepared.x_train, (prepared.x_val, prepared.x_val), verbose=verbose, retrain=True,
+        prepared.x_train,
+        prepared.x_train,
+        (prepared.x_val, prepared.x_val),
+        verbose=verbose,
+        retrain=True,
     )
 
 
@@ -249,7 +310,9 @@ def load_or_train_dense_autoencoder(
     return load_or_train(
         dense_model_name(latent_dim),
         lambda: models.build_dense_autoencoder(latent_dim)[2],
-        prepared.x_train, prepared.x_train, (prepared.x_val, prepared.x_val),
+        prepared.x_train,
+        prepared.x_train,
+        (prepared.x_val, prepared.x_val),
     )
 
 
@@ -272,6 +335,8 @@ def load_or_train_conv_autoencoder(
     return load_or_train(
         f"conv_autoencoder_{latent_dim}d",
         lambda: models.build_conv_autoencoder(latent_dim)[2],
-        prepared.x_train, prepared.x_train, (prepared.x_val, prepared.x_val),
+        prepared.x_train,
+        prepared.x_train,
+        (prepared.x_val, prepared.x_val),
         settings=conv_settings(),
     )
