@@ -41,13 +41,14 @@ def test_notebook_structure(path):
     cells = notebook["cells"]
     markdown = ["".join(c["source"]) for c in cells if c["cell_type"] == "markdown"]
     code = [c for c in cells if c["cell_type"] == "code"]
-    h1 = [line for text in markdown for line in text.splitlines() if line.startswith("# ")]
+    lines = [line for text in markdown for line in text.splitlines()]
+    h1 = [line for line in lines if line.startswith("# ")]
     assert len(h1) == 1 and h1[0].startswith(f"# {path.name[:2]} ·"), h1
     assert "you will learn" in markdown[0]
-    assert any(text.startswith("## Setup") for text in markdown)
+    assert "## Setup" in lines
     assert "config.import_tensorflow_quietly()" in "".join(code[0]["source"]), "the Setup cell comes first"
-    assert any(text.startswith("## Summary") for text in markdown)
-    assert any(text.startswith("## Exercises") for text in markdown)
+    assert "## Summary" in lines and "## Exercises" in lines
+    assert lines.index("## Summary") < lines.index("## Exercises")
     assert cells[0]["cell_type"] == "markdown" and "colab.research.google.com" in "".join(cells[0]["source"])
     is_last = path == NOTEBOOKS[-1]
     assert is_last or any("**Next:**" in text for text in markdown)
