@@ -287,23 +287,11 @@ def load_or_train(
     return model, record
 
 
-def train_dense_autoencoder(
-    prepared: PreparedMnist, latent_dim: int = models.DEFAULT_LATENT_DIM, verbose: bool = True
-) -> tuple[keras.Sequential, TrainingRecord]:
-    """Seed, build and train the series' dense autoencoder, then save it and its record (notebook 03)."""
-    return load_or_train(
-        dense_model_name(latent_dim),
-        lambda: models.build_dense_autoencoder(latent_dim)[2],
-        prepared.x_train,
-        prepared.x_train,
-        (prepared.x_val, prepared.x_val),
-        verbose=verbose,
-        retrain=True,
-    )
-
-
 def load_or_train_dense_autoencoder(
-    prepared: PreparedMnist | None = None, latent_dim: int = models.DEFAULT_LATENT_DIM
+    prepared: PreparedMnist | None = None,
+    latent_dim: int = models.DEFAULT_LATENT_DIM,
+    retrain: bool = False,
+    verbose: bool = True,
 ) -> tuple[keras.Sequential, TrainingRecord]:
     """The model notebook 03 saved, if it exists; otherwise train it now (with a per-epoch progress bar)."""
     prepared = prepared or prepare_mnist()
@@ -313,11 +301,20 @@ def load_or_train_dense_autoencoder(
         prepared.x_train,
         prepared.x_train,
         (prepared.x_val, prepared.x_val),
+        verbose=verbose,
+        retrain=retrain,
     )
 
 
+def train_dense_autoencoder(
+    prepared: PreparedMnist, latent_dim: int = models.DEFAULT_LATENT_DIM, verbose: bool = True
+) -> tuple[keras.Sequential, TrainingRecord]:
+    """Seed, build and train the series' dense autoencoder, then save it and its record (notebook 03)."""
+    return load_or_train_dense_autoencoder(prepared, latent_dim, retrain=True, verbose=verbose)
+
+
 # Notebook 09's convolutional model: epochs chosen to fit 10 minutes on a 2-core CPU. XLA is off because
-# XLA-compiled convolutions ran at about half the speed of TensorFlow's oneDNN kernels on that CPU.
+# XLA-compiled convolutions ran slower than TensorFlow's oneDNN kernels on that CPU (see `make bench`).
 CONV_EPOCHS = 25
 
 
