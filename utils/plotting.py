@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -27,14 +26,9 @@ def set_style() -> None:
     )
 
 
-def figure_path(name: str) -> Path:
-    """Where ``save_fig`` puts a figure: ``outputs/figures/NAME.png``."""
-    return config.output_dir("figures") / f"{name}.png"
-
-
 def save_fig(fig: plt.Figure, name: str) -> None:
     """Save ``fig`` as ``outputs/figures/NAME.png`` (shown in the notebook as usual)."""
-    fig.savefig(figure_path(name), bbox_inches="tight")
+    fig.savefig(config.output_dir("figures") / f"{name}.png", bbox_inches="tight")
 
 
 def _images(array: np.ndarray) -> np.ndarray:
@@ -96,15 +90,10 @@ def show_image_rows(
 
 
 def show_reconstructions(
-    originals: np.ndarray, reconstructions: np.ndarray, title: str | None = None, **other_rows: np.ndarray
+    originals: np.ndarray, reconstructions: np.ndarray, title: str | None = None
 ) -> plt.Figure:
-    """Originals above their reconstructions (and any further named rows) for the same digits."""
-    rows = {
-        "original": originals,
-        **{k.replace("_", " "): v for k, v in other_rows.items()},
-        "reconstruction": reconstructions,
-    }
-    return show_image_rows(rows, title=title)
+    """Originals above their reconstructions, for the same digits."""
+    return show_image_rows({"original": originals, "reconstruction": reconstructions}, title=title)
 
 
 def plot_learning_curves(

@@ -255,9 +255,7 @@ def load_or_train(
     """
     path = model_path(name)
     record_path = path.with_suffix(".json")
-    if retrain:
-        pass
-    elif path.is_file() and record_path.is_file():
+    if not retrain and path.is_file() and record_path.is_file():
         try:
             model = keras.models.load_model(path)
             shown = (
@@ -269,7 +267,7 @@ def load_or_train(
             return model, TrainingRecord.load(record_path)
         except Exception as exc:  # reported, then retrained
             print(f"Could not load {path} ({type(exc).__name__}: {exc}); training it again.", file=sys.stderr)
-    else:
+    elif not retrain:
         print(f"No saved {path.name} yet: training it now.")
     keras.utils.set_random_seed(config.SEED)
     model = build()
