@@ -74,7 +74,7 @@ ABLATIONS = {
 
 def run_recipe(builder: str, overrides: dict) -> dict:
     """Train one recipe in this process and return its per-epoch record (called in a child process)."""
-    config.import_tensorflow_quietly()
+    config.start_backend_quietly()
     import keras
 
     from utils import metrics, models, training
@@ -276,7 +276,7 @@ def main() -> int:
     if "conv_no_jit" in chosen and "conv_jit" not in chosen:
         chosen.append("conv_jit")
 
-    config.import_tensorflow_quietly()
+    config.start_backend_quietly()
     import keras
     import numpy as np
 

@@ -80,6 +80,37 @@ def test_metrics_refuse_bad_shapes(digits):
         metrics.ssim_per_image((images * 255).astype(np.uint8), images)
 
 
+@pytest.mark.parametrize("metric", [metrics.mse_per_image, metrics.psnr_per_image, metrics.ssim_per_image])
+def test_metrics_refuse_the_wrong_scale(digits, metric):
+    images, _ = digits
+    with pytest.raises(ValueError, match=r"pixels in \[0, 1\].*divide by 255"):
+        metric(images * 255, images)
+    with pytest.raises(ValueError, match=r"reconstructions must have pixels in \[0, 1\]; got values from -0.5"):
+        metric(images, images - 0.5)
+    poisoned = images.copy()
+    poisoned[3, 100] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        metric(images, poisoned)
+    with pytest.raises(ValueError, match="empty"):
+        metric(images[:0], images[:0])
+
+
+def test_metrics_match_scikit_image_and_tf_image(digits):
+    """PSNR is scikit-image's, image by image; SSIM agrees with the tf.image values the series used before."""
+    import tensorflow as tf
+    from skimage.metrics import peak_signal_noise_ratio
+
+    images, _ = digits
+    noisy = data.add_gaussian_noise(images, sigma=0.2, seed=4)
+    ours = metrics.psnr_per_image(images, noisy)
+    reference = [peak_signal_noise_ratio(a, b, data_range=1.0) for a, b in zip(images, noisy, strict=True)]
+    np.testing.assert_allclose(ours, reference, rtol=1e-5)
+    as_grids = images.reshape(-1, 28, 28, 1), noisy.reshape(-1, 28, 28, 1)
+    tf_ssim = tf.image.ssim(*as_grids, max_val=1.0).numpy()
+    np.testing.assert_allclose(metrics.ssim_per_image(images, noisy), tf_ssim, atol=1e-4)
+    assert f"{metrics.ssim_per_image(images, noisy).mean():.3g}" == f"{tf_ssim.mean():.3g}"
+
+
 def test_per_digit_table_and_markdown(digits):
     images, labels = digits
     per_image = {"mse": metrics.mse_per_image(images, np.zeros_like(images))}

@@ -46,7 +46,7 @@ def test_notebook_structure(path):
     assert len(h1) == 1 and h1[0].startswith(f"# {path.name[:2]} ·"), h1
     assert "you will learn" in markdown[0]
     assert "## Setup" in lines
-    assert "config.import_tensorflow_quietly()" in "".join(code[0]["source"]), "the Setup cell comes first"
+    assert "config.start_backend_quietly()" in "".join(code[0]["source"]), "the Setup cell comes first"
     assert "## Summary" in lines and "## Exercises" in lines
     assert lines.index("## Summary") < lines.index("## Exercises")
     assert cells[0]["cell_type"] == "markdown" and "colab.research.google.com" in "".join(cells[0]["source"])

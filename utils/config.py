@@ -1,20 +1,37 @@
-"""Run-wide settings: quick mode, seeds and where generated files go."""
+"""Run-wide settings: quick mode, the from-scratch switch, the Keras backend, seeds and where files go."""
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 QUICK_ENV = "AE_QUICK"
+FROM_SCRATCH_ENV = "AE_FROM_SCRATCH"
 OUTPUT_ENV = "AE_OUTPUT_DIR"
 CACHE_ENV = "AE_CACHE_DIR"
+HEADLESS_ENV = "AE_HEADLESS"
 SEED = 42
+BACKENDS = ("jax", "tensorflow", "torch")
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def quick_mode() -> bool:
     """True when ``AE_QUICK=1``: tests and CI use a small subset and few epochs."""
-    value = os.environ.get(QUICK_ENV, "").strip().lower()
-    return value in {"1", "true", "yes", "on"}
+    return _flag(QUICK_ENV)
+
+
+def from_scratch() -> bool:
+    """True when ``AE_FROM_SCRATCH=1``: train every model in full instead of loading the shipped weights."""
+    return _flag(FROM_SCRATCH_ENV)
+
+
+def headless() -> bool:
+    """True when ``AE_HEADLESS=1`` (set by `make run` and the tests): widgets fall back to static figures."""
+    return _flag(HEADLESS_ENV)
 
 
 def project_root() -> Path:
@@ -43,20 +60,26 @@ def cache_dir() -> Path:
     return folder
 
 
-def import_tensorflow_quietly() -> None:
-    """Import TensorFlow with its C++ start-up notes (no GPU found, oneDNN on) kept out of the output.
+def backend_name() -> str:
+    """The Keras backend this process uses or will use: ``$KERAS_BACKEND``, else Keras's default."""
+    if "keras" in sys.modules:
+        return sys.modules["keras"].backend.backend()
+    return os.environ.get("KERAS_BACKEND", "tensorflow")
 
-    Notebooks call it in their Setup cell, before ``import keras``.
 
-    Those lines are written straight to file descriptor 2 while the library loads, before any
-    logging setting applies, so they are sent to the null device during the import only.
-    Warnings and errors raised later still show as usual.
+def start_backend_quietly() -> str:
+    """Start the Keras backend without TensorFlow's C++ start-up notes; returns the backend's name.
+
+    Notebooks call it in their Setup cell, before ``import keras``. TensorFlow is imported only when it is
+    the backend. Its notes (no GPU found, oneDNN on) are written straight to file descriptor 2 while the
+    library loads, so they are sent to the null device during that import only; later warnings show.
     """
+    backend = backend_name()
+    if backend not in BACKENDS:
+        raise ValueError(f"KERAS_BACKEND must be one of {', '.join(BACKENDS)}, got {backend!r}.")
+    if backend != "tensorflow" or "tensorflow" in sys.modules:
+        return backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import sys
-
-    if "tensorflow" in sys.modules:
-        return
     saved = os.dup(2)
     try:
         with open(os.devnull, "w") as devnull:
@@ -67,3 +90,19 @@ def import_tensorflow_quietly() -> None:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+    return backend
+
+
+def describe_run() -> str:
+    """One line for a Setup cell: library versions, the backend, and the mode."""
+    import keras
+    import numpy as np
+
+    mode = (
+        "quick mode (AE_QUICK=1): small subsets and few epochs, for tests"
+        if quick_mode()
+        else "full mode: the whole MNIST"
+    )
+    if from_scratch():
+        mode += "; AE_FROM_SCRATCH=1: every model trains in full here"
+    return f"Keras {keras.__version__} on the {keras.backend.backend()} backend, NumPy {np.__version__}; {mode}."
