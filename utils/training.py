@@ -335,3 +335,32 @@ def load_or_train_conv_autoencoder(
         (prepared.x_val, prepared.x_val),
         settings=conv_settings(),
     )
+
+
+# Notebook 06's convolutional model trains with these changes to the defaults (see `make bench`).
+CONV_SETTINGS = {"epochs": CONV_EPOCHS, "jit_compile": False}
+
+
+def load_saved(name: str, build: Callable[[], keras.Model]) -> tuple[keras.Model, TrainingRecord] | None:
+    """The model a notebook saved as ``outputs/models/NAME.keras`` with its record, or None if there is none."""
+    path = model_path(name)
+    record_path = path.with_suffix(".json")
+    if not (path.is_file() and record_path.is_file()):
+        return None
+    try:
+        model = keras.models.load_model(path)
+        record = TrainingRecord.load(record_path)
+    except Exception as exc:  # reported, then the caller trains or loads another source
+        print(f"Could not load {path} ({type(exc).__name__}: {exc}); not using it.", file=sys.stderr)
+        return None
+    shown = path.relative_to(config.project_root()) if path.is_relative_to(config.project_root()) else path
+    print(f"Loaded the model saved in {shown}")
+    return model, record
+
+
+def save_trained(name: str, model: keras.Model, record: TrainingRecord) -> Path:
+    """Save a trained model and its record under ``outputs/models/`` and return the model's path."""
+    path = model_path(name)
+    save_model(model, path)
+    record.save(path.with_suffix(".json"))
+    return path

@@ -1,0 +1,146 @@
+"""Every trained model the series uses, how it is trained, and the one way notebooks get it.
+
+``trained_model(name)`` returns a model ready to use, from the first source that has it:
+
+1. the model an earlier notebook saved under ``outputs/models/`` (notebook 03 saves the dense one);
+2. the shipped, sha256-checked weights in ``utils/weights/`` (skipped when ``AE_FROM_SCRATCH=1``);
+3. training it now with its recipe, which is what ``make weights`` does for every model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+
+from utils import config, data, metrics, models, training, weights
+
+# Notebook 08's noise: the strength, and the seeds of the fixed validation and test noise.
+DENOISING_SIGMA = 0.5
+VALIDATION_NOISE_SEED = 2
+TEST_NOISE_SEED = 3
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one model of the series is built and trained (full mode), and on which backend it trains fastest."""
+
+    name: str
+    description: str
+    build: Callable[[], keras.Model]
+    settings: dict = field(default_factory=dict)
+    denoising: bool = False
+    backend: str = "jax"
+
+    def training_settings(self, quick: bool | None = None) -> training.TrainingSettings:
+        """The settings of a full run; quick mode keeps only the model-specific changes that stay valid."""
+        quick = config.quick_mode() if quick is None else quick
+        changes = {key: value for key, value in self.settings.items() if not (quick and key == "epochs")}
+        return training.default_settings(quick=quick, **changes)
+
+
+def _dense(latent_dim: int, hidden_units=models.DEFAULT_HIDDEN_UNITS) -> Callable[[], keras.Model]:
+    return lambda: models.build_dense_autoencoder(latent_dim, hidden_units)[2]
+
+
+def _variational(latent_dim: int) -> Callable[[], keras.Model]:
+    return lambda: models.build_variational_autoencoder(latent_dim, seed=config.SEED)[2]
+
+
+RECIPES = {
+    recipe.name: recipe
+    for recipe in [
+        Recipe("dense_autoencoder_32d", "notebook 02's dense autoencoder, trained as in notebook 03", _dense(32)),
+        Recipe(
+            "dense_autoencoder_32d_mse",
+            "the same model and settings, trained on mean squared error (notebook 03's comparison)",
+            _dense(32),
+            {"loss": "mse"},
+        ),
+        Recipe("dense_autoencoder_16d", "notebook 02's design with a 16-number code (notebook 07)", _dense(16)),
+        Recipe("dense_autoencoder_64d", "notebook 02's design with a 64-number code (notebook 07)", _dense(64)),
+        Recipe(
+            "conv_autoencoder_32d",
+            "notebook 06's convolutional autoencoder",
+            lambda: models.build_conv_autoencoder()[2],
+            training.CONV_SETTINGS,
+            backend="tensorflow",
+        ),
+        Recipe(
+            "denoising_autoencoder_64d",
+            f"notebook 08's denoiser: noisy inputs (sigma {DENOISING_SIGMA}, fresh every epoch), clean targets",
+            _dense(64),
+            {"epochs": 45},
+            denoising=True,
+        ),
+        Recipe("variational_autoencoder_2d", "notebook 10's VAE with a 2-number code", _variational(2)),
+        Recipe("variational_autoencoder_32d", "notebook 10's VAE with a 32-number code", _variational(32)),
+    ]
+}
+
+
+def get(name: str) -> Recipe:
+    """The recipe called ``name``, with a clear error for an unknown one."""
+    if name not in RECIPES:
+        raise ValueError(f"unknown model {name!r}; the series' models are: {', '.join(RECIPES)}.")
+    return RECIPES[name]
+
+
+def test_inputs(recipe: Recipe, prepared: training.PreparedMnist) -> np.ndarray:
+    """What the model is fed at test time: the test images, with notebook 08's fixed noise for the denoiser."""
+    if recipe.denoising:
+        return data.add_gaussian_noise(prepared.x_test, DENOISING_SIGMA, seed=TEST_NOISE_SEED)
+    return prepared.x_test
+
+
+def evaluate(model: keras.Model, recipe: Recipe, prepared: training.PreparedMnist) -> dict[str, float]:
+    """Mean test MSE, PSNR and SSIM of ``model`` against the clean test images."""
+    rebuilt = model.predict(test_inputs(recipe, prepared), batch_size=1024, verbose=0)
+    return metrics.summarize(metrics.reconstruction_metrics(prepared.x_test, np.clip(rebuilt, 0, 1)))
+
+
+def train(recipe: Recipe, prepared: training.PreparedMnist, verbose: bool = True):
+    """Seed, build and train ``recipe`` from scratch; returns ``(model, record)`` (nothing is saved)."""
+    keras.utils.set_random_seed(config.SEED)
+    model = recipe.build()
+    settings = recipe.training_settings()
+    if recipe.denoising:
+        inputs = training.NoisyImages(prepared.x_train, DENOISING_SIGMA, batch_size=settings.batch_size)
+        targets = None
+        validation_inputs = data.add_gaussian_noise(prepared.x_val, DENOISING_SIGMA, seed=VALIDATION_NOISE_SEED)
+    else:
+        inputs, targets, validation_inputs = prepared.x_train, prepared.x_train, prepared.x_val
+    record = training.train_autoencoder(
+        model, inputs, targets, (validation_inputs, prepared.x_val), settings, verbose=verbose
+    )
+    return model, record
+
+
+def shipped_record(name: str) -> training.TrainingRecord | None:
+    """The training record of the shipped weights of ``name`` (history, seconds, settings), if they exist."""
+    shipped = weights.entry(name)
+    return None if shipped is None else training.TrainingRecord(**shipped["training"])
+
+
+def trained_model(
+    name: str, prepared: training.PreparedMnist | None = None, verbose: bool = True
+) -> tuple[keras.Model, training.TrainingRecord]:
+    """The trained model ``name`` and its record: saved by a notebook, else shipped, else trained now."""
+    recipe = get(name)
+    saved = training.load_saved(name, recipe.build)
+    if saved is not None:
+        return saved
+    if not config.from_scratch():
+        keras.utils.set_random_seed(config.SEED)
+        model = recipe.build()
+        if weights.load_into(model, name) is not None:
+            record = shipped_record(name)
+            print(f"Loaded the shipped weights of {name} ({record.epochs_run} epochs, checked by sha256).")
+            return model, record
+    print(f"Training {name} now ({recipe.description}).")
+    prepared = prepared or training.prepare_mnist()
+    model, record = train(recipe, prepared, verbose=verbose)
+    training.save_trained(name, model, record)
+    return model, record

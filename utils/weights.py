@@ -1,0 +1,111 @@
+"""The trained weights that ship with the series, and their manifest (``utils/weights/``).
+
+Each model the notebooks use has one ``.npz`` file of weights only (no optimizer state), stored as
+float16 where that leaves its test metrics unchanged to three significant digits. ``manifest.json``
+records, for every file, its sha256, the recipe that made it, the test metrics it reached and the
+library versions. A file is read only after its sha256 matches the manifest, and never with pickle.
+``make weights`` (scripts/train_weights.py) retrains them all from scratch and rewrites both.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from utils.data import sha256_file, write_atomically
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+MANIFEST_PATH = WEIGHTS_DIR / "manifest.json"
+MANIFEST_FORMAT = 1
+MAX_FILE_BYTES = 5 * 1024 * 1024
+MAX_TOTAL_BYTES = 25 * 1024 * 1024
+
+
+class ShippedWeightsError(ValueError):
+    """Raised when shipped weights exist but cannot go into the model they are asked for."""
+
+
+def read_manifest(path: Path = MANIFEST_PATH) -> dict:
+    """The manifest as a dict; an empty one (no models) when the file is missing."""
+    if not path.is_file():
+        return {"format": MANIFEST_FORMAT, "models": {}}
+    manifest = json.loads(path.read_text())
+    if manifest.get("format") != MANIFEST_FORMAT:
+        raise ShippedWeightsError(f"{path} has format {manifest.get('format')!r}, expected {MANIFEST_FORMAT}.")
+    return manifest
+
+
+def write_manifest(manifest: dict, path: Path = MANIFEST_PATH) -> None:
+    """Write the manifest atomically, models sorted by name."""
+    manifest = {**manifest, "models": dict(sorted(manifest["models"].items()))}
+    text = json.dumps(manifest, indent=1).encode() + b"\n"
+    write_atomically(path, lambda handle: handle.write(text))
+
+
+def entry(name: str) -> dict | None:
+    """The manifest entry of model ``name``, or None when no weights ship for it."""
+    return read_manifest()["models"].get(name)
+
+
+def _report(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def verified_arrays(name: str, folder: Path = WEIGHTS_DIR) -> list[np.ndarray] | None:
+    """The shipped arrays of ``name`` as float32, after their sha256 matched; None (reported) otherwise."""
+    record = entry(name)
+    if record is None:
+        return None
+    path = folder / record["file"]
+    if not path.is_file():
+        _report(f"Shipped weights {path.name} are missing; they are not used.")
+        return None
+    digest = sha256_file(path)
+    if digest != record["sha256"]:
+        _report(f"Shipped weights {path.name} fail their sha256 check ({digest[:12]}..., expected "
+                f"{record['sha256'][:12]}...); they are not used.")
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return [archive[f"w{index:03d}"].astype(np.float32) for index in range(record["arrays"])]
+    except (OSError, ValueError, KeyError) as exc:
+        _report(f"Shipped weights {path.name} could not be read ({exc}); they are not used.")
+        return None
+
+
+def load_into(model, name: str) -> dict | None:
+    """Put the verified shipped weights of ``name`` into ``model`` and return their manifest entry.
+
+    Returns None (after a one-line report) when the file is missing or fails its check. Raises
+    ShippedWeightsError when ``model`` is not the architecture the weights were trained for.
+    """
+    arrays = verified_arrays(name)
+    if arrays is None:
+        return None
+    expected = [tuple(weight.shape) for weight in model.weights]
+    shipped = [array.shape for array in arrays]
+    if expected != shipped:
+        raise ShippedWeightsError(
+            f"The shipped weights {name} fit the series' architecture ({len(shipped)} arrays, "
+            f"{sum(int(np.prod(s)) for s in shipped):,} numbers), not this model ({len(expected)} arrays, "
+            f"{sum(int(np.prod(s)) for s in expected):,} numbers). An edited model has to be trained: "
+            "set AE_FROM_SCRATCH=1, or train it with fit."
+        )
+    model.set_weights(arrays)
+    return entry(name)
+
+
+def save_arrays(model, name: str, dtype: str, folder: Path = WEIGHTS_DIR) -> dict:
+    """Write ``model``'s weights as ``NAME.npz`` in ``dtype``, atomically; return file, sha256, size."""
+    if dtype not in ("float16", "float32"):
+        raise ValueError(f"dtype must be 'float16' or 'float32', got {dtype!r}.")
+    arrays = {f"w{index:03d}": np.asarray(weight, dtype=dtype) for index, weight in enumerate(model.get_weights())}
+    path = folder / f"{name}.npz"
+    write_atomically(path, lambda handle: np.savez_compressed(handle, **arrays))
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise ShippedWeightsError(f"{path.name} is {size / 1e6:.2f} MB; shipped files must stay under 5 MB.")
+    return {"file": path.name, "sha256": sha256_file(path), "bytes": size, "dtype": dtype, "arrays": len(arrays)}
