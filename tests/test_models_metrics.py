@@ -85,7 +85,9 @@ def test_metrics_refuse_the_wrong_scale(digits, metric):
     images, _ = digits
     with pytest.raises(ValueError, match=r"pixels in \[0, 1\].*divide by 255"):
         metric(images * 255, images)
-    with pytest.raises(ValueError, match=r"reconstructions must have pixels in \[0, 1\]; got values from -0.5"):
+    with pytest.raises(
+        ValueError, match=r"reconstructions must have pixels in \[0, 1\]; got values from -0.5"
+    ):
         metric(images, images - 0.5)
     poisoned = images.copy()
     poisoned[3, 100] = np.nan

@@ -1,12 +1,16 @@
-"""Project-level promises: pinned stacks agree, the two commands are documented, notebooks follow the house style."""
+"""Project-level promises: pinned stacks agree, the two commands are documented, notebooks follow the house style,
+the series never refers forward, and the committed outputs come from one clean, in-order run."""
 
 from __future__ import annotations
 
 import json
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
+
+from utils import recipes
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -16,6 +20,10 @@ def pins(text: str, pattern: str) -> dict[str, str]:
     return {
         name.lower().replace("_", "-"): version for name, version in re.findall(pattern, text, re.MULTILINE)
     }
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text())
 
 
 def test_environment_yml_mirrors_requirements():
@@ -35,9 +43,13 @@ def test_readme_and_ci_use_the_two_commands():
         assert f"notebooks/{notebook.name}" in readme, f"README does not link {notebook.name}"
 
 
+def test_notebooks_are_numbered_without_gaps():
+    assert [int(path.name[:2]) for path in NOTEBOOKS] == list(range(1, len(NOTEBOOKS) + 1))
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_structure(path):
-    notebook = json.loads(path.read_text())
+    notebook = load(path)
     cells = notebook["cells"]
     markdown = ["".join(c["source"]) for c in cells if c["cell_type"] == "markdown"]
     code = [c for c in cells if c["cell_type"] == "code"]
@@ -48,14 +60,96 @@ def test_notebook_structure(path):
     assert "## Setup" in lines
     assert "config.start_backend_quietly()" in "".join(code[0]["source"]), "the Setup cell comes first"
     assert "## Summary" in lines and "## Exercises" in lines
-    assert lines.index("## Summary") < lines.index("## Exercises")
+    assert lines.index("## Exercises") < lines.index("## Summary"), "exercises come before the Summary"
     assert cells[0]["cell_type"] == "markdown" and "colab.research.google.com" in "".join(cells[0]["source"])
-    is_last = path == NOTEBOOKS[-1]
-    assert is_last or any("**Next:**" in text for text in markdown)
-    # Committed with full-mode outputs and without errors.
+    if path != NOTEBOOKS[-1]:
+        following = NOTEBOOKS[NOTEBOOKS.index(path) + 1].name
+        assert f"**Next:** [{following[:2]} ·" in markdown[-1] and f"({following})" in markdown[-1], markdown[
+            -1
+        ]
+    # Every code cell is introduced by a sentence that says why it is there.
+    for index, cell in enumerate(cells):
+        if cell["cell_type"] == "code":
+            assert index > 0 and cells[index - 1]["cell_type"] == "markdown", (
+                f"{path.name}: code cell {index} has no sentence before it:\n{''.join(cell['source'])[:200]}"
+            )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_committed_outputs_are_clean(path):
+    notebook = load(path)
+    code = [c for c in notebook["cells"] if c["cell_type"] == "code"]
     assert all(c.get("outputs") is not None for c in code)
     assert sum(bool(c["outputs"]) for c in code) >= len(code) - 1, "committed without outputs"
     outputs = [o for c in code for o in c["outputs"]]
-    assert not [o for o in outputs if o["output_type"] == "error"]
+    assert not [o for o in outputs if o["output_type"] == "error"], "an error output is committed"
     texts = "".join("".join(o.get("text", "")) for o in outputs)
-    assert "Quick mode (AE_QUICK=1)" not in texts, "commit the full-mode run, not the quick one"
+    assert "quick mode (AE_QUICK=1)" not in texts, "commit the full-mode run, not the quick one"
+    assert "Traceback" not in texts
+    assert "Kernel is running over TCP" not in texts
+    for cell in code:
+        assert "NBVAL_" not in "".join(cell["source"]), "nbval markers belong in cell tags, not in the code"
+        assert "inspect.getsource" not in "".join(cell["source"]), "write the code, don't print it"
+    assert notebook["metadata"]["kernelspec"]["display_name"] == "Python 3 (ipykernel)"
+
+
+def execution_span(path: Path) -> tuple[str, str]:
+    """The first and last execution timestamps of a committed notebook's code cells."""
+    times = [
+        stamp
+        for cell in load(path)["cells"]
+        if cell["cell_type"] == "code"
+        for stamp in (
+            cell.get("metadata", {}).get("execution", {}).get("iopub.execute_input"),
+            cell.get("metadata", {}).get("execution", {}).get("shell.execute_reply"),
+        )
+        if stamp
+    ]
+    assert times, f"{path.name} has no execution timestamps: commit the outputs of `make notebooks`"
+    return min(times), max(times)
+
+
+def test_committed_outputs_come_from_one_in_order_run():
+    spans = [execution_span(path) for path in NOTEBOOKS]
+    for (earlier, (_, earlier_end)), (later, (later_start, _)) in zip(
+        zip(NOTEBOOKS, spans, strict=True), zip(NOTEBOOKS[1:], spans[1:], strict=True), strict=False
+    ):
+        assert later_start > earlier_end, f"{later.name} was executed before {earlier.name} had finished"
+    first_start, last_end = spans[0][0], spans[-1][1]
+    assert last_end[:10] == first_start[:10] or last_end > first_start, "one run, not pieces of several"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_no_notebook_uses_a_later_notebooks_model(path):
+    number = int(path.name[:2])
+    source = "".join("".join(cell["source"]) for cell in load(path)["cells"] if cell["cell_type"] == "code")
+    for name in re.findall(r'trained_model\("(\w+)"', source):
+        assert recipes.get(name).notebook <= number, (
+            f"{path.name} uses {name}, which notebook {recipes.get(name).notebook:02d} introduces"
+        )
+
+
+def test_every_recipe_is_introduced_by_its_notebook():
+    sources = {int(path.name[:2]): path.read_text() for path in NOTEBOOKS}
+    for recipe in recipes.RECIPES.values():
+        assert f'trained_model(\\"{recipe.name}\\"' in sources[recipe.notebook], (
+            f"notebook {recipe.notebook:02d} should introduce {recipe.name}"
+        )
+
+
+def test_one_repository_address():
+    address = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
+    owner_and_name = address.removeprefix("https://github.com/")
+    for path in NOTEBOOKS:
+        notebook = load(path)
+        badge = "".join(notebook["cells"][0]["source"])
+        assert (
+            f"https://colab.research.google.com/github/{owner_and_name}/blob/main/notebooks/{path.name}"
+            in badge
+        )
+        setup = "".join(next(c for c in notebook["cells"] if c["cell_type"] == "code")["source"])
+        assert f'REPOSITORY = "{address}"' in setup, (
+            f"{path.name}: the Setup cell installs from another address"
+        )
+    for other in re.findall(r"https://github\.com/[\w.-]+/[\w.-]+", (ROOT / "README.md").read_text()):
+        assert other == address, f"README names another repository: {other}"

@@ -70,14 +70,17 @@ def backend_name() -> str:
 def start_backend_quietly() -> str:
     """Start the Keras backend without TensorFlow's C++ start-up notes; returns the backend's name.
 
-    Notebooks call it in their Setup cell, before ``import keras``. TensorFlow is imported only when it is
-    the backend. Its notes (no GPU found, oneDNN on) are written straight to file descriptor 2 while the
-    library loads, so they are sent to the null device during that import only; later warnings show.
+    Notebooks call it in their Setup cell, before ``import keras``. TensorFlow is imported here when it is
+    the backend, and also when it is merely installed, because ``keras.utils.set_random_seed`` then seeds
+    it too. Its notes (no GPU found, oneDNN on) are written straight to file descriptor 2 while the library
+    loads, so they are sent to the null device during that import only; later warnings show as usual.
     """
+    import importlib.util
+
     backend = backend_name()
     if backend not in BACKENDS:
         raise ValueError(f"KERAS_BACKEND must be one of {', '.join(BACKENDS)}, got {backend!r}.")
-    if backend != "tensorflow" or "tensorflow" in sys.modules:
+    if "tensorflow" in sys.modules or importlib.util.find_spec("tensorflow") is None:
         return backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     saved = os.dup(2)
@@ -105,4 +108,6 @@ def describe_run() -> str:
     )
     if from_scratch():
         mode += "; AE_FROM_SCRATCH=1: every model trains in full here"
-    return f"Keras {keras.__version__} on the {keras.backend.backend()} backend, NumPy {np.__version__}; {mode}."
+    return (
+        f"Keras {keras.__version__} on the {keras.backend.backend()} backend, NumPy {np.__version__}; {mode}."
+    )

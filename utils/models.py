@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
+
 import keras
 import numpy as np
 from keras import layers
@@ -68,6 +72,48 @@ def build_keras_blog_deep_autoencoder() -> keras.Sequential:
 def split_autoencoder(autoencoder: keras.Sequential) -> tuple[keras.Sequential, keras.Sequential]:
     """The ``(encoder, decoder)`` inside an autoencoder built by this module (also after loading)."""
     return autoencoder.layers[0], autoencoder.layers[-1]
+
+
+def _snake_case(class_name: str) -> str:
+    """Keras's default layer name for a class, e.g. ``Conv2DTranspose`` -> ``conv2d_transpose``."""
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", class_name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _without_generated_names(node, class_name: str | None = None):
+    """A copy of a config tree with Keras's numbered default names (``dense_3``) reduced to ``dense``."""
+    if isinstance(node, list):
+        return [_without_generated_names(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "class_name" in node and "config" in node:
+        kept = {key: value for key, value in node.items() if key not in ("module", "registered_name")}
+        kept["config"] = _without_generated_names(node["config"], node["class_name"])
+        return kept
+    cleaned = {key: _without_generated_names(value) for key, value in node.items() if key != "build_config"}
+    name = cleaned.get("name")
+    if (
+        class_name
+        and isinstance(name, str)
+        and re.fullmatch(re.escape(_snake_case(class_name)) + r"(_\d+)?", name)
+    ):
+        cleaned["name"] = _snake_case(class_name)
+    return cleaned
+
+
+def architecture(model: keras.Model) -> dict:
+    """``model``'s config with Keras's numbered default layer names removed, so two builds compare equal."""
+    return _without_generated_names({"class_name": type(model).__name__, "config": model.get_config()})
+
+
+def same_architecture(model: keras.Model, reference: keras.Model) -> bool:
+    """True when two models have the same layers, sizes and settings (default layer names ignored)."""
+    return architecture(model) == architecture(reference)
+
+
+def architecture_fingerprint(model: keras.Model) -> str:
+    """A sha256 of ``architecture(model)``: equal for every build of the same design."""
+    return hashlib.sha256(json.dumps(architecture(model), sort_keys=True).encode()).hexdigest()
 
 
 def count_multiply_adds(model: keras.Model) -> int:

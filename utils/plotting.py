@@ -1,4 +1,7 @@
-"""The series' figures, so notebooks call one line instead of pasting matplotlib code."""
+"""The series' figures, so notebooks call one line instead of pasting matplotlib code.
+
+Every text is at least ``MIN_FONT_SIZE`` points, readable on a projector at the back of a classroom.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,8 @@ import numpy as np
 from utils import config
 from utils.data import IMAGE_SHAPE
 
+MIN_FONT_SIZE = 9
+
 
 def set_style() -> None:
     """The series' plot defaults: readable fonts, no top/right spines, crisp inline figures."""
@@ -17,7 +22,11 @@ def set_style() -> None:
         {
             "figure.dpi": 90,
             "savefig.dpi": 120,
-            "font.size": 10,
+            "font.size": 11,
+            "axes.titlesize": 11,
+            "legend.fontsize": 10,
+            "xtick.labelsize": 10,
+            "ytick.labelsize": 10,
             "axes.spines.top": False,
             "axes.spines.right": False,
             "axes.grid": False,
@@ -52,7 +61,7 @@ def show_digit_grid(
         if index < len(images):
             ax.imshow(images[index], vmin=0, vmax=images.max() if images.dtype == np.uint8 else 1)
             if labels is not None:
-                ax.set_title(str(labels[index]), fontsize=8, pad=2)
+                ax.set_title(str(labels[index]), fontsize=MIN_FONT_SIZE, pad=2)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -81,8 +90,8 @@ def show_image_rows(
             for spine in ax.spines.values():
                 spine.set_visible(False)
             if captions and name in captions:
-                ax.set_title(str(captions[name][column]), fontsize=7, pad=2)
-        axes[row_index, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+                ax.set_title(str(captions[name][column]), fontsize=MIN_FONT_SIZE, pad=2)
+        axes[row_index, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=10)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -174,7 +183,7 @@ def plot_class_balance(labels: np.ndarray, test_labels: np.ndarray | None = None
     ax.set_xticks(digits)
     ax.set_xlabel("digit")
     ax.set_ylabel("images")
-    ax.legend(loc="lower right")
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
     fig.tight_layout()
     return fig
 
@@ -184,15 +193,16 @@ def plot_histograms(
     bins: int | np.ndarray = 50,
     xlabel: str = "",
     log: bool = False,
+    density: bool = False,
     ax: plt.Axes | None = None,
 ) -> plt.Axes:
-    """Overlaid, normalised histograms of several named arrays on one axis."""
+    """Overlaid histograms of several named arrays on one axis: counts, or densities with ``density=True``."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 3.3))
     for name, values in series.items():
-        ax.hist(np.ravel(values), bins=bins, alpha=0.55, density=True, label=name, log=log)
+        ax.hist(np.ravel(values), bins=bins, alpha=0.55, density=density, label=name, log=log)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("density")
+    ax.set_ylabel("density" if density else "count" + (" (log scale)" if log else ""))
     ax.legend()
     return ax
 
@@ -210,10 +220,91 @@ def show_latent_grid(
     canvas = tiles.transpose(0, 2, 1, 3).reshape(rows * IMAGE_SHAPE[0], cols * IMAGE_SHAPE[1])
     fig, ax = plt.subplots(figsize=(7, 7))
     ax.imshow(canvas, vmin=0, vmax=1)
-    ax.set_xticks(np.arange(cols) * 28 + 14, [f"{v:.1f}" for v in grid_x], fontsize=7)
-    ax.set_yticks(np.arange(rows) * 28 + 14, [f"{v:.1f}" for v in grid_y], fontsize=7)
+    # Every other tick, so that the labels stay large enough to read.
+    ax.set_xticks(np.arange(0, cols, 2) * 28 + 14, [f"{v:.1f}" for v in grid_x[::2]], fontsize=MIN_FONT_SIZE)
+    ax.set_yticks(np.arange(0, rows, 2) * 28 + 14, [f"{v:.1f}" for v in grid_y[::2]], fontsize=MIN_FONT_SIZE)
     ax.set_xlabel(axis_labels[0])
     ax.set_ylabel(axis_labels[1])
     ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def show_architecture(
+    stages: Sequence[tuple[str, int, str]], title: str = "", encoder_stages: int | None = None
+) -> plt.Figure:
+    """An hourglass diagram of an autoencoder: one bar per stage, height growing with its size.
+
+    ``stages`` are ``(label, size, kind)`` with kind ``"layer"``, ``"code"``, ``"posterior"`` (a VAE's mean
+    and log-variance, drawn as two bars) or ``"sampling"`` (the reparameterisation ``z = mu + sigma * eps``).
+    The first ``encoder_stages`` stages are bracketed as the encoder, the rest after the code as the decoder.
+    """
+    if not stages:
+        raise ValueError("stages must list at least one (label, size, kind) stage.")
+    kinds = {"layer", "code", "posterior", "sampling"}
+    for label, size, kind in stages:
+        if kind not in kinds or not (isinstance(size, int | np.integer) and size > 0):
+            raise ValueError(
+                f"stage {label!r}: expected a kind in {sorted(kinds)} and a size > 0, got {kind!r}, {size!r}."
+            )
+    largest = max(size for _, size, _ in stages)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.25 * len(stages)), 3.6))
+    colours = {"layer": "C0", "code": "C3", "posterior": "C3", "sampling": "C1"}
+    edges = []
+    for index, (label, size, kind) in enumerate(stages):
+        x = 1.5 * index
+        height = 0.5 + 2.5 * np.log(size) / np.log(max(largest, 2))
+        if kind == "sampling":
+            ax.add_patch(plt.Circle((x, 0), 0.3, color=colours[kind], alpha=0.85))
+            ax.text(x, 0, "z", ha="center", va="center", fontsize=12, color="white", weight="bold")
+            ax.text(x, 0.45, "z = μ + σ·ε", ha="center", va="bottom", fontsize=10, color="C1")
+            ax.annotate(
+                "ε ~ N(0, I)",
+                xy=(x, -0.33),
+                xytext=(x, -1.45),
+                ha="center",
+                fontsize=10,
+                arrowprops={"arrowstyle": "->", "color": "C1"},
+            )
+            top = 0.3
+        elif kind == "posterior":
+            for offset, text in ((0.45, "μ"), (-0.45, "log σ²")):
+                ax.add_patch(
+                    plt.Rectangle((x - 0.17, offset - 0.35), 0.34, 0.7, color=colours[kind], alpha=0.85)
+                )
+                ax.text(x + 0.25, offset, text, va="center", fontsize=10)
+            top = 0.8
+        else:
+            ax.add_patch(
+                plt.Rectangle((x - 0.17, -height / 2), 0.34, height, color=colours[kind], alpha=0.85)
+            )
+            top = height / 2
+        edges.append((x, top))
+        ax.text(x, -1.75 if kind != "sampling" else -1.95, label, ha="center", va="top", fontsize=10)
+    for (x0, top0), (x1, top1) in zip(edges, edges[1:], strict=False):
+        ax.fill(
+            [x0 + 0.17, x1 - 0.17, x1 - 0.17, x0 + 0.17], [top0, top1, -top1, -top0], color="0.85", zorder=0
+        )
+    if encoder_stages:
+        code_index = encoder_stages
+        for start, stop, name in (
+            (0, code_index - 1, "encoder"),
+            (code_index + 1, len(stages) - 1, "decoder"),
+        ):
+            if start <= stop:
+                ax.annotate(
+                    "",
+                    xy=(1.5 * start - 0.2, 1.85),
+                    xytext=(1.5 * stop + 0.2, 1.85),
+                    arrowprops={"arrowstyle": "-", "color": "0.4"},
+                )
+                ax.text(
+                    1.5 * (start + stop) / 2, 1.95, name, ha="center", va="bottom", fontsize=11, color="0.3"
+                )
+    ax.set_xlim(-0.8, 1.5 * (len(stages) - 1) + 0.8)
+    ax.set_ylim(-2.6, 2.4)
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
     fig.tight_layout()
     return fig

@@ -21,6 +21,8 @@ from utils import config, data, metrics, models, training, weights
 DENOISING_SIGMA = 0.5
 VALIDATION_NOISE_SEED = 2
 TEST_NOISE_SEED = 3
+# The denoiser is wider than notebook 02's model; this width keeps its float16 weights under 5 MB.
+DENOISER_HIDDEN_UNITS = (896, 448)
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class Recipe:
     """How one model of the series is built and trained (full mode), and on which backend it trains fastest."""
 
     name: str
+    notebook: int  # the notebook that introduces the model; earlier notebooks never use it
     description: str
     build: Callable[[], keras.Model]
     settings: dict = field(default_factory=dict)
@@ -52,17 +55,28 @@ def _variational(latent_dim: int) -> Callable[[], keras.Model]:
 RECIPES = {
     recipe.name: recipe
     for recipe in [
-        Recipe("dense_autoencoder_32d", "notebook 02's dense autoencoder, trained as in notebook 03", _dense(32)),
+        Recipe(
+            "dense_autoencoder_32d",
+            3,
+            "notebook 02's dense autoencoder, trained as in notebook 03",
+            _dense(32),
+        ),
         Recipe(
             "dense_autoencoder_32d_mse",
+            3,
             "the same model and settings, trained on mean squared error (notebook 03's comparison)",
             _dense(32),
             {"loss": "mse"},
         ),
-        Recipe("dense_autoencoder_16d", "notebook 02's design with a 16-number code (notebook 07)", _dense(16)),
-        Recipe("dense_autoencoder_64d", "notebook 02's design with a 64-number code (notebook 07)", _dense(64)),
+        Recipe(
+            "dense_autoencoder_16d", 7, "notebook 02's design with a 16-number code (notebook 07)", _dense(16)
+        ),
+        Recipe(
+            "dense_autoencoder_64d", 7, "notebook 02's design with a 64-number code (notebook 07)", _dense(64)
+        ),
         Recipe(
             "conv_autoencoder_32d",
+            6,
             "notebook 06's convolutional autoencoder",
             lambda: models.build_conv_autoencoder()[2],
             training.CONV_SETTINGS,
@@ -70,13 +84,16 @@ RECIPES = {
         ),
         Recipe(
             "denoising_autoencoder_64d",
+            8,
             f"notebook 08's denoiser: noisy inputs (sigma {DENOISING_SIGMA}, fresh every epoch), clean targets",
-            _dense(64),
+            _dense(64, DENOISER_HIDDEN_UNITS),
             {"epochs": 45},
             denoising=True,
         ),
-        Recipe("variational_autoencoder_2d", "notebook 10's VAE with a 2-number code", _variational(2)),
-        Recipe("variational_autoencoder_32d", "notebook 10's VAE with a 32-number code", _variational(32)),
+        Recipe("variational_autoencoder_2d", 10, "notebook 10's VAE with a 2-number code", _variational(2)),
+        Recipe(
+            "variational_autoencoder_32d", 10, "notebook 10's VAE with a 32-number code", _variational(32)
+        ),
     ]
 }
 
@@ -109,7 +126,9 @@ def train(recipe: Recipe, prepared: training.PreparedMnist, verbose: bool = True
     if recipe.denoising:
         inputs = training.NoisyImages(prepared.x_train, DENOISING_SIGMA, batch_size=settings.batch_size)
         targets = None
-        validation_inputs = data.add_gaussian_noise(prepared.x_val, DENOISING_SIGMA, seed=VALIDATION_NOISE_SEED)
+        validation_inputs = data.add_gaussian_noise(
+            prepared.x_val, DENOISING_SIGMA, seed=VALIDATION_NOISE_SEED
+        )
     else:
         inputs, targets, validation_inputs = prepared.x_train, prepared.x_train, prepared.x_val
     record = training.train_autoencoder(

@@ -34,7 +34,9 @@ def read_manifest(path: Path = MANIFEST_PATH) -> dict:
         return {"format": MANIFEST_FORMAT, "models": {}}
     manifest = json.loads(path.read_text())
     if manifest.get("format") != MANIFEST_FORMAT:
-        raise ShippedWeightsError(f"{path} has format {manifest.get('format')!r}, expected {MANIFEST_FORMAT}.")
+        raise ShippedWeightsError(
+            f"{path} has format {manifest.get('format')!r}, expected {MANIFEST_FORMAT}."
+        )
     return manifest
 
 
@@ -45,9 +47,9 @@ def write_manifest(manifest: dict, path: Path = MANIFEST_PATH) -> None:
     write_atomically(path, lambda handle: handle.write(text))
 
 
-def entry(name: str) -> dict | None:
+def entry(name: str, folder: Path = WEIGHTS_DIR) -> dict | None:
     """The manifest entry of model ``name``, or None when no weights ship for it."""
-    return read_manifest()["models"].get(name)
+    return read_manifest(folder / MANIFEST_PATH.name)["models"].get(name)
 
 
 def _report(message: str) -> None:
@@ -56,7 +58,7 @@ def _report(message: str) -> None:
 
 def verified_arrays(name: str, folder: Path = WEIGHTS_DIR) -> list[np.ndarray] | None:
     """The shipped arrays of ``name`` as float32, after their sha256 matched; None (reported) otherwise."""
-    record = entry(name)
+    record = entry(name, folder)
     if record is None:
         return None
     path = folder / record["file"]
@@ -65,8 +67,10 @@ def verified_arrays(name: str, folder: Path = WEIGHTS_DIR) -> list[np.ndarray] |
         return None
     digest = sha256_file(path)
     if digest != record["sha256"]:
-        _report(f"Shipped weights {path.name} fail their sha256 check ({digest[:12]}..., expected "
-                f"{record['sha256'][:12]}...); they are not used.")
+        _report(
+            f"Shipped weights {path.name} fail their sha256 check ({digest[:12]}..., expected "
+            f"{record['sha256'][:12]}...); they are not used."
+        )
         return None
     try:
         with np.load(path, allow_pickle=False) as archive:
@@ -76,13 +80,13 @@ def verified_arrays(name: str, folder: Path = WEIGHTS_DIR) -> list[np.ndarray] |
         return None
 
 
-def load_into(model, name: str) -> dict | None:
+def load_into(model, name: str, folder: Path = WEIGHTS_DIR) -> dict | None:
     """Put the verified shipped weights of ``name`` into ``model`` and return their manifest entry.
 
     Returns None (after a one-line report) when the file is missing or fails its check. Raises
     ShippedWeightsError when ``model`` is not the architecture the weights were trained for.
     """
-    arrays = verified_arrays(name)
+    arrays = verified_arrays(name, folder)
     if arrays is None:
         return None
     expected = [tuple(weight.shape) for weight in model.weights]
@@ -95,17 +99,25 @@ def load_into(model, name: str) -> dict | None:
             "set AE_FROM_SCRATCH=1, or train it with fit."
         )
     model.set_weights(arrays)
-    return entry(name)
+    return entry(name, folder)
 
 
 def save_arrays(model, name: str, dtype: str, folder: Path = WEIGHTS_DIR) -> dict:
     """Write ``model``'s weights as ``NAME.npz`` in ``dtype``, atomically; return file, sha256, size."""
     if dtype not in ("float16", "float32"):
         raise ValueError(f"dtype must be 'float16' or 'float32', got {dtype!r}.")
-    arrays = {f"w{index:03d}": np.asarray(weight, dtype=dtype) for index, weight in enumerate(model.get_weights())}
+    arrays = {
+        f"w{index:03d}": np.asarray(weight, dtype=dtype) for index, weight in enumerate(model.get_weights())
+    }
     path = folder / f"{name}.npz"
     write_atomically(path, lambda handle: np.savez_compressed(handle, **arrays))
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
         raise ShippedWeightsError(f"{path.name} is {size / 1e6:.2f} MB; shipped files must stay under 5 MB.")
-    return {"file": path.name, "sha256": sha256_file(path), "bytes": size, "dtype": dtype, "arrays": len(arrays)}
+    return {
+        "file": path.name,
+        "sha256": sha256_file(path),
+        "bytes": size,
+        "dtype": dtype,
+        "arrays": len(arrays),
+    }

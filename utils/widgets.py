@@ -1,0 +1,117 @@
+"""An interactive explorer of a 2-D latent space (notebook 10), with a static figure for headless runs.
+
+It uses only core ipywidgets (sliders, dropdowns, images), which work in JupyterLab and in Colab's
+ipywidgets 7 alike. Under ``AE_HEADLESS=1`` (set by `make run` and the tests), where nobody can drag a
+slider, it draws the same views as a static figure instead.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+import numpy as np
+
+from utils import config, plotting
+from utils.data import IMAGE_SHAPE
+
+Decode = Callable[[np.ndarray], np.ndarray]
+
+
+def digit_png(image: np.ndarray, scale: int = 6) -> bytes:
+    """One digit (784 pixels or 28x28, values in [0, 1]) as a PNG, ink dark on white, enlarged ``scale`` times."""
+    from PIL import Image
+
+    pixels = np.clip(np.asarray(image, dtype=np.float32).reshape(IMAGE_SHAPE), 0, 1)
+    picture = Image.fromarray(np.round(255 * (1 - pixels)).astype(np.uint8), mode="L")
+    buffer = io.BytesIO()
+    picture.resize((IMAGE_SHAPE[1] * scale, IMAGE_SHAPE[0] * scale), Image.NEAREST).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _check_points(points: np.ndarray, name: str) -> np.ndarray:
+    points = np.asarray(points, dtype=np.float32)
+    if points.ndim != 2 or points.shape[1] != 2 or len(points) == 0:
+        raise ValueError(
+            f"{name} must be latent points of shape (n, 2) with n >= 1, got shape {points.shape}."
+        )
+    if not np.all(np.isfinite(points)):
+        raise ValueError(f"{name} contains NaN or infinity: latent points must be finite numbers.")
+    return points
+
+
+def latent_explorer(decode: Decode, anchors: np.ndarray, anchor_names: list[str], limit: float = 3.0):
+    """Sliders that decode any point of a 2-D latent space, and a slider that walks between two anchors.
+
+    ``decode`` maps latent points ``(n, 2)`` to images ``(n, 784)``; ``anchors`` are latent points of real
+    images (e.g. the encoder's means for one test image of each digit), named by ``anchor_names``. Returns the
+    widget to display, or, in a headless run, a static figure of the same two views.
+    """
+    anchors = _check_points(anchors, "anchors")
+    if len(anchor_names) != len(anchors) or len(anchors) < 2:
+        raise ValueError(
+            f"anchor_names must name each of at least two anchors; got {len(anchor_names)} names for {len(anchors)}."
+        )
+    if not limit > 0:
+        raise ValueError(f"limit must be a positive number, got {limit!r}.")
+    if config.headless():
+        return _static_views(decode, anchors, anchor_names, limit)
+    import ipywidgets as widgets
+
+    def decoded(point) -> bytes:
+        return digit_png(decode(_check_points(np.array([point]), "point"))[0])
+
+    z0 = widgets.FloatSlider(
+        value=0.0, min=-limit, max=limit, step=0.05, description="z[0]", continuous_update=True
+    )
+    z1 = widgets.FloatSlider(
+        value=0.0, min=-limit, max=limit, step=0.05, description="z[1]", continuous_update=True
+    )
+    point_image = widgets.Image(value=decoded((0.0, 0.0)), format="png", width=168, height=168)
+    point_image.add_class("ae-decoded-image")
+
+    def show_point(_change=None):
+        point_image.value = decoded((z0.value, z1.value))
+
+    z0.observe(show_point, names="value")
+    z1.observe(show_point, names="value")
+
+    options = [(name, index) for index, name in enumerate(anchor_names)]
+    start = widgets.Dropdown(options=options, value=0, description="from")
+    end = widgets.Dropdown(options=options, value=1, description="to")
+    t = widgets.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.05, description="t", continuous_update=True)
+    path_image = widgets.Image(value=decoded(anchors[0]), format="png", width=168, height=168)
+    path_image.add_class("ae-decoded-image")
+
+    def show_path(_change=None):
+        point = (1 - t.value) * anchors[start.value] + t.value * anchors[end.value]
+        path_image.value = decoded(point)
+
+    for control in (start, end, t):
+        control.observe(show_path, names="value")
+
+    explore = widgets.VBox([widgets.HTML("<b>Any point z</b>"), z0, z1, point_image])
+    walk = widgets.VBox([widgets.HTML("<b>From one digit to another</b>"), start, end, t, path_image])
+    explorer = widgets.HBox([explore, walk])
+    explorer.add_class("ae-latent-explorer")
+    return explorer
+
+
+def _static_views(decode: Decode, anchors: np.ndarray, anchor_names: list[str], limit: float):
+    """The explorer's two views as one figure: a sweep of z[0] at z[1] = 0, and the walk between two anchors."""
+    steps = np.linspace(0, 1, 11, dtype=np.float32)[:, None]
+    sweep = np.column_stack([np.linspace(-limit, limit, 11, dtype=np.float32), np.zeros(11, np.float32)])
+    walk = (1 - steps) * anchors[0] + steps * anchors[1]
+    print(
+        "A headless run (AE_HEADLESS=1) cannot drag sliders, so here is a static view of the explorer; "
+        "open the notebook in JupyterLab or Colab to use it."
+    )
+    figure = plotting.show_image_rows(
+        {"z[0] sweep": decode(sweep), f"{anchor_names[0]} to {anchor_names[1]}": decode(walk)},
+        captions={"z[0] sweep": [f"{v:.1f}" for v in sweep[:, 0]]},
+        title="Latent explorer, static view. Top: z[0] from its lowest to its highest value, z[1] = 0. "
+        "Bottom: t = 0, 0.1, ..., 1",
+    )
+    # Closed, so that Jupyter shows it once, where the notebook displays it, and not again at the cell's end.
+    plotting.plt.close(figure)
+    return figure
