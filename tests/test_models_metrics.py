@@ -85,7 +85,9 @@ def test_metrics_refuse_the_wrong_scale(digits, metric):
     images, _ = digits
     with pytest.raises(ValueError, match=r"pixels in \[0, 1\].*divide by 255"):
         metric(images * 255, images)
-    with pytest.raises(ValueError, match=r"reconstructions must have pixels in \[0, 1\]; got values from -0.5"):
+    with pytest.raises(
+        ValueError, match=r"reconstructions must have pixels in \[0, 1\]; got values from -0.5"
+    ):
         metric(images, images - 0.5)
     poisoned = images.copy()
     poisoned[3, 100] = np.nan
@@ -136,7 +138,17 @@ def test_train_save_and_load(tmp_path, monkeypatch):
     assert losses[-1] < losses[0], "five epochs on real digits must lower the validation loss"
     path = training.model_path(training.dense_model_name())
     assert path.is_file() and path.is_relative_to(tmp_path / "quick")
-    assert json.loads(path.with_suffix(".json").read_text())["settings"]["epochs"] == 5
+    saved_record = json.loads(path.with_suffix(".json").read_text())
+    assert saved_record["settings"]["epochs"] == 5
+    # The record ties itself to its model: the file's sha256, the weights' sha256 and the architecture.
+    assert saved_record["model_file_sha256"] == data.sha256_file(path)
+    assert saved_record["weights_sha256"] == training.weights_sha256(autoencoder)
+    assert saved_record["architecture_sha256"] == training.architecture_sha256(
+        models.build_dense_autoencoder()[2]
+    )
+    assert saved_record["architecture_sha256"] != training.architecture_sha256(
+        models.build_dense_autoencoder(16)[2]
+    )
     loaded, loaded_record = training.load_or_train_dense_autoencoder(prepared)
     assert loaded_record.history == record.history
     np.testing.assert_allclose(
@@ -153,7 +165,9 @@ def test_damaged_model_file_is_retrained(tmp_path, monkeypatch, capsys):
     path.write_bytes(b"not a keras file")
     training.TrainingRecord({"loss": [1.0]}, 1.0, {}, 1).save(path.with_suffix(".json"))
     _, record = training.load_or_train_dense_autoencoder(training.prepare_mnist())
-    assert "training it again" in capsys.readouterr().err
+    message = capsys.readouterr().err.strip()
+    assert message.endswith("training it again.") and len(message.splitlines()) == 1
+    assert str(path.with_suffix(".json")) in message, "the record without checksums is the file named"
     assert record.epochs_run == 5
     assert keras.models.load_model(path) is not None
 

@@ -105,4 +105,6 @@ def describe_run() -> str:
     )
     if from_scratch():
         mode += "; AE_FROM_SCRATCH=1: every model trains in full here"
-    return f"Keras {keras.__version__} on the {keras.backend.backend()} backend, NumPy {np.__version__}; {mode}."
+    return (
+        f"Keras {keras.__version__} on the {keras.backend.backend()} backend, NumPy {np.__version__}; {mode}."
+    )
