@@ -29,14 +29,29 @@ $(STAMP): requirements.txt requirements-mirror.txt pyproject.toml
 	touch $(STAMP)
 
 # Fashion-MNIST (notebook 08) comes from Debian's dataset-fashion-mnist where we may install it.
+# On a fresh machine another apt process (unattended upgrades at boot) often holds the dpkg lock:
+# apt waits up to APT_LOCK_TIMEOUT seconds for it (DPkg::Lock::Timeout) instead of giving up at once.
+APT_GET ?= apt-get
+APT_LOCK_TIMEOUT ?= 300
+APT := DEBIAN_FRONTEND=noninteractive $(APT_GET) -o DPkg::Lock::Timeout=$(APT_LOCK_TIMEOUT)
+
 .PHONY: fashion-data
 fashion-data:
 	@if [ -f $(FASHION_FILE) ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	  echo "==> installing Debian's dataset-fashion-mnist (once)"; \
-	  (apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || \
-	   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null)) || \
-	  echo "note: could not install dataset-fashion-mnist; notebook 08 will try the Keras download."; \
+	  echo "==> installing Debian's dataset-fashion-mnist (once; waits up to $(APT_LOCK_TIMEOUT) s if apt is busy)"; \
+	  log=$$(mktemp); \
+	  if $(APT) install -y -qq dataset-fashion-mnist >$$log 2>&1; then :; \
+	  elif grep -qi "lock" $$log; then \
+	    echo "note: apt was still busy after $(APT_LOCK_TIMEOUT) s, so dataset-fashion-mnist was not installed:"; \
+	    echo "      $$(grep '^E:' $$log | tail -n 1)"; \
+	    echo "      notebook 08 will try the Keras download; run 'make setup' again once apt is free."; \
+	  elif $(APT) update -qq >>$$log 2>&1 && $(APT) install -y -qq dataset-fashion-mnist >>$$log 2>&1; then :; \
+	  else \
+	    echo "note: could not install dataset-fashion-mnist: $$(grep '^E:' $$log | tail -n 1)"; \
+	    echo "      notebook 08 will try the Keras download."; \
+	  fi; \
+	  rm -f $$log; \
 	else \
 	  echo "note: Fashion-MNIST is not installed; run 'sudo apt-get install dataset-fashion-mnist'" \
 	       "(Debian/Ubuntu) or stay online so that Keras can download it for notebook 08."; \

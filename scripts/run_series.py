@@ -9,7 +9,9 @@ AE_QUICK=1 python scripts/run_series.py    # quick mode (outputs/quick/)
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -17,6 +19,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from tqdm import tqdm
+from traitlets.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -27,23 +30,37 @@ from utils.metrics import load_metrics, markdown_table  # noqa: E402
 NOTEBOOKS = ROOT / "notebooks"
 
 
+def kernel_config(socket_dir: Path) -> Config:
+    """Kernels talk to us over IPC (Unix sockets in ``socket_dir``) instead of TCP on localhost.
+
+    Over TCP, ipykernel warns once per notebook "[IPKernelApp] WARNING | Kernel is running over TCP
+    without encryption"; with the IPC transport that warning has no reason to appear, and no other
+    user of the machine can reach the kernel. We use IPC rather than filtering that message.
+    """
+    return Config({"KernelManager": {"transport": "ipc", "ip": str(socket_dir / "kernel")}})
+
+
 def execute(path: Path, destination: Path, timeout: int) -> float:
     """Run one notebook top to bottom with a per-cell progress bar; write it atomically to ``destination``."""
     notebook = nbformat.read(path, as_version=4)
     code_cells = sum(cell.cell_type == "code" for cell in notebook.cells)
     bar = tqdm(total=code_cells, desc=path.stem, unit="cell", leave=True, file=sys.stdout, ncols=90)
+    # A short folder: Unix socket paths may not be longer than about 100 characters.
+    socket_dir = Path(tempfile.mkdtemp(prefix="ae-kernel-"))
     client = NotebookClient(
         notebook,
         timeout=timeout,
         kernel_name="python3",
         resources={"metadata": {"path": str(NOTEBOOKS)}},
         on_cell_executed=lambda cell, cell_index, execute_reply: bar.update(cell.cell_type == "code"),
+        config=kernel_config(socket_dir),
     )
     start = time.perf_counter()
     try:
         client.execute()
     finally:
         bar.close()
+        shutil.rmtree(socket_dir, ignore_errors=True)
         text = nbformat.writes(notebook).encode()
         data.write_atomically(destination, lambda handle: handle.write(text + b"\n"))
     return time.perf_counter() - start

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from sklearn.decomposition import PCA
@@ -82,6 +84,25 @@ def test_bad_codes_are_refused(pca_codes):
         quantizer.encode(np.full((1, 20), np.nan))
     with pytest.raises(ValueError, match="bits"):
         codec.LatentQuantizer.fit(train_codes, 9)
+    with pytest.raises(ValueError, match="bits must be an integer"):
+        codec.LatentQuantizer.fit(train_codes, 4.5)
+    with pytest.raises(ValueError, match="codes is empty"):
+        quantizer.encode(train_codes[:0])
+
+
+def test_damaged_codec_file_is_refused(tmp_path, pca_codes):
+    train_codes, _ = pca_codes
+    path = tmp_path / "ranges.json"
+    codec.LatentQuantizer.fit(train_codes, 6).save(path)
+    text = path.read_text()
+    path.write_text(text[: len(text) // 2])
+    with pytest.raises(codec.CodecError, match="ranges.json is not a valid codec file"):
+        codec.LatentQuantizer.load(path)
+    values = json.loads(text)
+    values["low"][3], values["high"][3] = values["high"][3], values["low"][3]
+    path.write_text(json.dumps(values))
+    with pytest.raises(codec.CodecError, match="high must be above low in every dimension; dimension 3"):
+        codec.LatentQuantizer.load(path)
 
 
 def test_pillow_round_trip(mnist):
@@ -94,3 +115,7 @@ def test_pillow_round_trip(mnist):
     assert jpeg_sizes.min() > 0
     with pytest.raises(ValueError, match="uint8"):
         codec.pillow_round_trip(x_test[:5].astype(np.float32), "PNG")
+    with pytest.raises(ValueError, match="quality for WEBP must be an integer from 0 to 100, got 101"):
+        codec.pillow_round_trip(x_test[:5], "webp", quality=101)
+    with pytest.raises(ValueError, match="quality only applies to JPEG and WEBP"):
+        codec.pillow_round_trip(x_test[:5], "PNG", quality=50)

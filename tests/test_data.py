@@ -177,6 +177,9 @@ def test_gaussian_noise(mnist):
         data.add_gaussian_noise(x_test[:5], sigma=0.5)
     with pytest.raises(ValueError, match="sigma"):
         data.add_gaussian_noise(clean, sigma=-1)
+    for not_finite in (np.inf, np.nan):
+        with pytest.raises(ValueError, match="sigma must be a finite number >= 0"):
+            data.add_gaussian_noise(clean, sigma=not_finite)
 
 
 def test_stratified_subset_keeps_class_shares(mnist):
@@ -191,6 +194,12 @@ def test_stratified_subset_keeps_class_shares(mnist):
         data.stratified_subset(x_train, y_train, 0)
     with pytest.raises(ValueError, match="same length"):
         data.stratified_subset(x_train[:10], y_train, 5)
+    with pytest.raises(TypeError, match="size must be an integer, got str"):
+        data.stratified_subset(x_train, y_train, "600")
+    with pytest.raises(ValueError, match="at least one of every label left out"):
+        data.stratified_subset(x_train, y_train, len(y_train) - 3)
+    full, _ = data.stratified_subset(x_train, y_train, len(y_train))
+    assert full is x_train
 
 
 def test_balanced_subset(mnist):
@@ -200,3 +209,7 @@ def test_balanced_subset(mnist):
     assert len(images) == 100
     with pytest.raises(ValueError, match="only"):
         data.balanced_subset(x_train[:50], y_train[:50], 40)
+    with pytest.raises(ValueError, match="per_class must be from 1"):
+        data.balanced_subset(x_train, y_train, 0)
+    with pytest.raises(TypeError, match="per_class must be an integer"):
+        data.balanced_subset(x_train, y_train, 2.5)

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from utils import config, data, metrics, models, training
+from utils import config, data, metrics, models, recipes, training
 
 
 @pytest.fixture(scope="module")
@@ -129,17 +129,28 @@ def test_per_digit_table_and_markdown(digits):
 def test_train_save_and_load(tmp_path, monkeypatch):
     monkeypatch.setenv(config.OUTPUT_ENV, str(tmp_path))
     monkeypatch.setenv(config.QUICK_ENV, "1")
+    monkeypatch.setenv(config.FROM_SCRATCH_ENV, "1")
     prepared = training.prepare_mnist()
     assert prepared.x_train.shape == (10000, 784) and prepared.x_val.shape == (1000, 784)
     assert np.bincount(prepared.y_train).min() > 800
-    autoencoder, record = training.train_dense_autoencoder(prepared, verbose=False)
+    autoencoder, record = recipes.trained_model("dense_autoencoder_32d", prepared, verbose=False)
     assert record.epochs_run == 5 and record.seconds > 0
     losses = record.history["val_loss"]
     assert losses[-1] < losses[0], "five epochs on real digits must lower the validation loss"
-    path = training.model_path(training.dense_model_name())
+    path = training.model_path("dense_autoencoder_32d")
     assert path.is_file() and path.is_relative_to(tmp_path / "quick")
-    assert json.loads(path.with_suffix(".json").read_text())["settings"]["epochs"] == 5
-    loaded, loaded_record = training.load_or_train_dense_autoencoder(prepared)
+    saved_record = json.loads(path.with_suffix(".json").read_text())
+    assert saved_record["settings"]["epochs"] == 5
+    # The record ties itself to its model: the file's sha256, the weights' sha256 and the architecture.
+    assert saved_record["model_file_sha256"] == data.sha256_file(path)
+    assert saved_record["weights_sha256"] == training.weights_sha256(autoencoder)
+    assert saved_record["architecture_sha256"] == models.architecture_fingerprint(
+        models.build_dense_autoencoder()[2]
+    )
+    assert saved_record["architecture_sha256"] != models.architecture_fingerprint(
+        models.build_dense_autoencoder(16)[2]
+    )
+    loaded, loaded_record = recipes.trained_model("dense_autoencoder_32d", prepared)
     assert loaded_record.history == record.history
     np.testing.assert_allclose(
         loaded.predict(prepared.x_test[:20], verbose=0),
@@ -151,11 +162,14 @@ def test_train_save_and_load(tmp_path, monkeypatch):
 def test_damaged_model_file_is_retrained(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv(config.OUTPUT_ENV, str(tmp_path))
     monkeypatch.setenv(config.QUICK_ENV, "1")
-    path = training.model_path(training.dense_model_name())
+    monkeypatch.setenv(config.FROM_SCRATCH_ENV, "1")
+    path = training.model_path("dense_autoencoder_32d")
     path.write_bytes(b"not a keras file")
     training.TrainingRecord({"loss": [1.0]}, 1.0, {}, 1).save(path.with_suffix(".json"))
-    _, record = training.load_or_train_dense_autoencoder(training.prepare_mnist())
-    assert "training it again" in capsys.readouterr().err
+    _, record = recipes.trained_model("dense_autoencoder_32d", training.prepare_mnist(), verbose=False)
+    message = capsys.readouterr().err.strip()
+    assert message.endswith("training it again.") and len(message.splitlines()) == 1
+    assert str(path.with_suffix(".json")) in message, "the record without checksums is the file named"
     assert record.epochs_run == 5
     assert keras.models.load_model(path) is not None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import numbers
 import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,14 +34,48 @@ class LatentQuantizer:
     low: tuple[float, ...]
     high: tuple[float, ...]
 
+    def __post_init__(self) -> None:
+        if (
+            isinstance(self.bits, bool)
+            or not isinstance(self.bits, numbers.Integral)
+            or not 1 <= self.bits <= 8
+        ):
+            raise ValueError(f"bits must be an integer from 1 to 8, got {self.bits!r}.")
+        try:
+            low, high = np.asarray(self.low, dtype=np.float64), np.asarray(self.high, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"low and high must be lists of numbers ({exc}).") from exc
+        if low.ndim != 1 or low.shape != high.shape or len(low) == 0:
+            raise ValueError(
+                "low and high must be equally long, non-empty lists of numbers, "
+                f"got shapes {low.shape} and {high.shape}."
+            )
+        if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
+            raise ValueError("low and high must be finite numbers, not NaN or infinity.")
+        above = np.flatnonzero(high <= low)
+        if above.size:
+            first = above[0]
+            raise ValueError(
+                f"high must be above low in every dimension; dimension {first} has low {low[first]:g} "
+                f"and high {high[first]:g}."
+            )
+
     @classmethod
     def fit(cls, training_codes: np.ndarray, bits: int, coverage: float = 0.999) -> LatentQuantizer:
         """Fit each dimension's range to the central ``coverage`` share of the training codes."""
-        if not 1 <= bits <= 8:
-            raise ValueError(f"bits must be from 1 to 8, got {bits}.")
+        if isinstance(coverage, bool) or not isinstance(coverage, numbers.Real) or not 0 < coverage <= 1:
+            raise ValueError(
+                f"coverage must be a number in (0, 1], the share of codes inside the range; got {coverage!r}."
+            )
         codes = np.asarray(training_codes, dtype=np.float64)
         if codes.ndim != 2 or len(codes) < 2:
             raise ValueError(f"training_codes must be a 2-D array of several codes, got shape {codes.shape}.")
+        if not np.all(np.isfinite(codes)):
+            rows = np.unique(np.nonzero(~np.isfinite(codes))[0])
+            raise ValueError(
+                f"training_codes contain NaN or infinity in {len(rows)} codes (the first is row {rows[0]}): "
+                "every code must be finite numbers."
+            )
         tail = (1 - coverage) / 2
         low, high = np.quantile(codes, tail, axis=0), np.quantile(codes, 1 - tail, axis=0)
         high = np.where(high > low, high, low + 1e-6)
@@ -125,16 +160,57 @@ class LatentQuantizer:
 
     @classmethod
     def load(cls, path: Path) -> LatentQuantizer:
-        values = json.loads(Path(path).read_text())
-        return cls(int(values["bits"]), tuple(values["low"]), tuple(values["high"]))
+        """Read ranges written by ``save``; a damaged or inconsistent file raises CodecError naming it."""
+        try:
+            values = json.loads(Path(path).read_text())
+            return cls(values["bits"], tuple(values["low"]), tuple(values["high"]))
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise CodecError(f"{path} is not a valid codec file: {type(exc).__name__}: {exc}") from exc
 
     def _check_codes(self, codes: np.ndarray) -> np.ndarray:
         codes = np.asarray(codes, dtype=np.float64)
         if codes.ndim != 2 or codes.shape[1] != self.latent_dim:
             raise ValueError(f"codes must have shape (n, {self.latent_dim}), got {codes.shape}.")
+        if len(codes) == 0:
+            raise ValueError(f"codes is empty: pass at least one code of shape (1, {self.latent_dim}).")
         if not np.all(np.isfinite(codes)):
             raise ValueError("codes contain NaN or infinity.")
         return codes
+
+
+# Formats with a quality setting, and the range Pillow documents for it.
+QUALITY_RANGES = {"JPEG": (0, 100), "WEBP": (0, 100)}
+
+
+def _check_pillow_format(format: str, options: dict) -> str:
+    """The upper-case format name, if Pillow can both write and read it and ``quality`` is in range."""
+    from PIL import Image
+
+    Image.init()
+    if not isinstance(format, str):
+        raise TypeError(
+            f"format must be a string such as 'PNG', 'JPEG' or 'WEBP', got {type(format).__name__}."
+        )
+    name = format.upper()
+    if name not in Image.SAVE or name not in Image.OPEN:
+        readable = sorted(set(Image.SAVE) & set(Image.OPEN))
+        raise ValueError(
+            f"format must be one Pillow can write and read, such as {', '.join(readable)}; got {format!r}."
+        )
+    if "quality" in options:
+        quality = options["quality"]
+        low, high = QUALITY_RANGES.get(name, (None, None))
+        if low is None:
+            raise ValueError(
+                f"quality only applies to {' and '.join(QUALITY_RANGES)}; {name} has no quality setting."
+            )
+        if (
+            isinstance(quality, bool)
+            or not isinstance(quality, numbers.Integral)
+            or not low <= quality <= high
+        ):
+            raise ValueError(f"quality for {name} must be an integer from {low} to {high}, got {quality!r}.")
+    return name
 
 
 def pillow_round_trip(images: np.ndarray, format: str, **options) -> tuple[np.ndarray, np.ndarray]:
@@ -144,9 +220,12 @@ def pillow_round_trip(images: np.ndarray, format: str, **options) -> tuple[np.nd
     """
     from PIL import Image
 
+    format = _check_pillow_format(format, options)
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE:
         raise ValueError(f"images must be uint8 of shape (n, 28, 28), got {images.dtype} {images.shape}.")
+    if len(images) == 0:
+        raise ValueError("images is empty: pass at least one image.")
     sizes = np.empty(len(images), dtype=np.int64)
     decoded = np.empty_like(images)
     for index, image in enumerate(images):

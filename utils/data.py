@@ -11,8 +11,10 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import numbers
 import os
 import pickle
+import re
 import sys
 import tempfile
 import zipfile
@@ -142,7 +144,9 @@ def _read_npz(path: Path) -> Dataset:
 def write_atomically(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
     """Write through a temporary file in the same folder, then rename over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, so no file can be written there; remove or rename it")
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=part_file_prefix(path), suffix=".part")
     try:
         with os.fdopen(handle, "wb") as temp_file:
             write(temp_file)
@@ -153,6 +157,52 @@ def write_atomically(path: Path, write: Callable[[io.BufferedWriter], None]) -> 
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
+
+
+def part_file_prefix(path: Path) -> str:
+    """How temporary files of a write to ``path`` begin: ``.NAME.PID.``, so later runs know whose they are."""
+    return f".{path.name}.{os.getpid()}."
+
+
+def _process_is_running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    if os.name != "posix":  # os.kill(pid, 0) would send Ctrl+C on Windows; treat other processes as gone
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_parts(path: Path) -> list[Path]:
+    """Delete the temporary files that interrupted writes of ``path`` left behind (their process is gone)."""
+    path = Path(path)
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.\w+\.part(\.keras)?")
+    removed = []
+    if not path.parent.is_dir():
+        return removed
+    for candidate in path.parent.iterdir():
+        match = pattern.fullmatch(candidate.name)
+        if match and candidate.is_file() and not _process_is_running(int(match.group(1))):
+            candidate.unlink(missing_ok=True)
+            removed.append(candidate)
+    return removed
+
+
+def _describe_os_error(exc: OSError) -> str:
+    """``Read-only file system: /home/me/.cache`` rather than ``[Errno 30] Read-only file system: '...'``."""
+    if exc.strerror and exc.filename:
+        return f"{exc.strerror}: {exc.filename}"
+    return exc.strerror or str(exc)
+
+
+def _warn(message: str) -> None:
+    """One line on stderr: something is off, but the data you get is right."""
+    print(f"Warning: {message}", file=sys.stderr)
 
 
 class _NumpyArrayUnpickler(pickle.Unpickler):
@@ -225,6 +275,8 @@ def mirror_file() -> Path | None:
 
 
 def _from_path(path: Path) -> Dataset:
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, not a file; point to the mnist.npz file inside it")
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
     return _check_mnist(_read_npz(path), str(path))
@@ -239,21 +291,71 @@ def _from_keras_cache() -> Dataset:
     return _check_mnist(_read_npz(path), str(path), content_hash=False)
 
 
+def checksum_file(path: Path) -> Path:
+    """The ``.sha256`` file beside ``path`` that records its checksum."""
+    return path.with_name(path.name + ".sha256")
+
+
+def _sidecar_problem(path: Path) -> str | None:
+    """What is wrong with the ``.sha256`` file beside ``path``, in a few words, or None if it matches."""
+    sidecar = checksum_file(path)
+    if sidecar.is_dir():
+        return "is a folder, not a file"
+    if not sidecar.is_file():
+        return "is missing"
+    try:
+        text = sidecar.read_text(errors="replace").strip()
+    except OSError as exc:
+        return f"cannot be read ({_describe_os_error(exc)})"
+    if not text:
+        return "is empty"
+    recorded = text.split()[0]
+    if not re.fullmatch(r"[0-9a-f]{64}", recorded):
+        return "does not hold a sha256 (its content is garbage)"
+    if recorded != sha256_file(path):
+        return "does not match the cache file"
+    return None
+
+
+def _write_checksum_file(path: Path) -> None:
+    checksum = f"{sha256_file(path)}  {path.name}\n".encode()
+    write_atomically(checksum_file(path), lambda f: f.write(checksum))
+
+
 def _from_project_cache() -> Dataset:
+    """The project cache, verified by its ``.sha256`` file and by the content checksum of its arrays.
+
+    A missing or damaged ``.sha256`` file is reported in one line; the content checksum then decides.
+    """
     path = project_cache_file()
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, not the cache file")
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
-    checksum_path = path.with_name(path.name + ".sha256")
-    recorded = checksum_path.read_text().split()[0] if checksum_path.is_file() else ""
+    sidecar_problem = _sidecar_problem(path)
     try:
-        if recorded != sha256_file(path):
-            raise DataIntegrityError(f"{path} does not match its recorded checksum")
-        return _check_mnist(_read_npz(path), str(path))
+        dataset = _check_mnist(_read_npz(path), str(path))
     except DataIntegrityError as exc:
-        print(f"MNIST cache {path} is corrupt ({exc}); removing it and rebuilding.", file=sys.stderr)
-        path.unlink(missing_ok=True)
-        checksum_path.unlink(missing_ok=True)
+        outcome = "removing it and rebuilding"
+        try:
+            path.unlink(missing_ok=True)
+            if checksum_file(path).is_file():
+                checksum_file(path).unlink()
+        except OSError as removal_error:
+            outcome = f"it could not be removed ({_describe_os_error(removal_error)}), so it is skipped"
+        print(f"MNIST cache {path} is corrupt ({exc}); {outcome}.", file=sys.stderr)
         raise
+    if sidecar_problem:
+        try:
+            _write_checksum_file(path)
+            outcome = "it was written again"
+        except OSError as exc:
+            outcome = f"it could not be written again ({_describe_os_error(exc)})"
+        _warn(
+            f"the MNIST cache's checksum file {checksum_file(path)} {sidecar_problem}; "
+            f"the cache passed the full content check and is used, and {outcome}."
+        )
+    return dataset
 
 
 def _from_mirror() -> Dataset:
@@ -265,21 +367,37 @@ def _from_mirror() -> Dataset:
     if sha256_file(path) != MIRROR_FILE_SHA256:
         raise DataIntegrityError(f"{path} does not match the mirror's sha256; it was not read")
     dataset = _check_mnist(_convert_mirror(path), str(path))
-    save_project_cache(dataset)
+    try:
+        save_project_cache(dataset)
+    except OSError as exc:
+        _warn(
+            f"the MNIST cache {project_cache_file()} could not be written ({_describe_os_error(exc)}). "
+            "The verified data from the mirror is used, and converted again next time; to cache it, "
+            f"set {config.CACHE_ENV} to a writable folder, "
+            f"e.g. export {config.CACHE_ENV}=/tmp/autoencoders-mnist-cache"
+        )
     return dataset
 
 
 def save_project_cache(dataset: Dataset) -> Path:
-    """Write a verified MNIST to the project cache as a compressed ``.npz`` with a ``.sha256`` beside it."""
+    """Write a verified MNIST to the project cache as a compressed ``.npz`` with a ``.sha256`` beside it.
+
+    Raises OSError (nothing is written) when the cache folder is a file or a folder sits where a file goes.
+    """
     _check_mnist(dataset, "dataset to cache")
     (x_train, y_train), (x_test, y_test) = dataset
     path = project_cache_file()
+    if path.parent.exists() and not path.parent.is_dir():
+        raise NotADirectoryError(f"{path.parent} is a file, not a folder")
+    for target in (path, checksum_file(path)):
+        if target.is_dir():
+            raise IsADirectoryError(f"{target} is a folder, so the cache file cannot be written there")
+    remove_stale_parts(path)
     write_atomically(
         path,
         lambda f: np.savez_compressed(f, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test),
     )
-    checksum = f"{sha256_file(path)}  {path.name}\n".encode()
-    write_atomically(path.with_name(path.name + ".sha256"), lambda f: f.write(checksum))
+    _write_checksum_file(path)
     return path
 
 
@@ -446,6 +564,14 @@ def unflatten_images(vectors: np.ndarray) -> np.ndarray:
     return vectors.reshape(len(vectors), *IMAGE_SHAPE)
 
 
+def _check_count(value: object, name: str, low: int, high: int, what: str = "") -> None:
+    """Raise a TypeError unless ``value`` is an integer, a ValueError unless it is in ``[low, high]``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}.")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be from {low} to {high}{what}, got {value}.")
+
+
 def add_gaussian_noise(images: np.ndarray, sigma: float, seed: int | list[int] = config.SEED) -> np.ndarray:
     """Add seeded Gaussian noise of standard deviation ``sigma`` and clip back to [0, 1]."""
     _require(
@@ -455,25 +581,44 @@ def add_gaussian_noise(images: np.ndarray, sigma: float, seed: int | list[int] =
         "(n, ...) scaled to [0, 1]",
         lambda a: a.ndim >= 2 and a.size > 0 and float(a.min()) >= 0.0 and float(a.max()) <= 1.0,
     )
-    if not sigma >= 0:
-        raise ValueError(f"sigma must be a number >= 0, got {sigma!r}.")
+    if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real):
+        raise TypeError(f"sigma must be a number, got {type(sigma).__name__} {sigma!r}.")
+    if not (np.isfinite(sigma) and sigma >= 0):
+        raise ValueError(f"sigma must be a finite number >= 0, got {sigma!r}.")
     rng = np.random.default_rng(seed)
     noisy = images + rng.normal(0.0, sigma, size=images.shape).astype(images.dtype)
     return np.clip(noisy, 0.0, 1.0).astype(images.dtype)
 
 
-def stratified_subset(images: np.ndarray, labels: np.ndarray, size: int, seed: int = config.SEED) -> Split:
-    """A seeded subset of ``size`` rows with (as near as possible) the same share of every label."""
+def _check_labelled(images: np.ndarray, labels: np.ndarray) -> None:
     if not isinstance(labels, np.ndarray) or labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError("labels must be a 1-D integer NumPy array.")
     if not isinstance(images, np.ndarray) or len(images) != len(labels):
         raise ValueError(f"images and labels must have the same length, got {len(images)} and {len(labels)}.")
-    if not 0 < size <= len(labels):
-        raise ValueError(f"size must be between 1 and {len(labels)}, got {size}.")
+
+
+def stratified_subset(images: np.ndarray, labels: np.ndarray, size: int, seed: int = config.SEED) -> Split:
+    """A seeded subset of ``size`` rows with (as near as possible) the same share of every label."""
+    _check_labelled(images, labels)
+    if len(labels) == 0:
+        raise ValueError("labels is empty: there is nothing to take a subset of.")
+    if isinstance(size, numbers.Integral) and size == len(labels):
+        return images, labels
+    classes, counts = np.unique(labels, return_counts=True)
+    _check_count(
+        size,
+        "size",
+        len(classes),
+        len(labels) - len(classes),
+        f" (at least one row per label, and at least one of every label left out) or {len(labels)} for all",
+    )
+    if counts.min() < 2:
+        raise ValueError(
+            f"labels: label {classes[counts.argmin()]} has only one row; a stratified subset needs "
+            "two or more of every label."
+        )
     from sklearn.model_selection import train_test_split
 
-    if size == len(labels):
-        return images, labels
     indices = np.arange(len(labels))
     chosen, _ = train_test_split(indices, train_size=size, stratify=labels, random_state=seed)
     chosen = np.sort(chosen)
@@ -482,14 +627,16 @@ def stratified_subset(images: np.ndarray, labels: np.ndarray, size: int, seed: i
 
 def balanced_subset(images: np.ndarray, labels: np.ndarray, per_class: int, seed: int = config.SEED) -> Split:
     """A seeded subset with exactly ``per_class`` rows of every label (for few-label experiments)."""
-    if not isinstance(labels, np.ndarray) or labels.ndim != 1 or len(images) != len(labels):
-        raise ValueError("labels must be a 1-D array as long as images.")
+    _check_labelled(images, labels)
+    if len(labels) == 0:
+        raise ValueError("labels is empty: there is nothing to take a subset of.")
+    _check_count(per_class, "per_class", 1, len(labels), " rows of every label")
     rng = np.random.default_rng(seed)
     picks = []
     for label in np.unique(labels):
         rows = np.flatnonzero(labels == label)
         if per_class > len(rows):
-            raise ValueError(f"label {label} has only {len(rows)} rows, asked for {per_class}.")
+            raise ValueError(f"per_class is {per_class}, but label {label} has only {len(rows)} rows.")
         picks.append(rng.choice(rows, size=per_class, replace=False))
     chosen = np.sort(np.concatenate(picks))
     return images[chosen], labels[chosen]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 import re
 
 import keras
@@ -21,6 +22,17 @@ def _check_latent_dim(latent_dim: int) -> None:
         raise ValueError(f"latent_dim must be an integer from 1 to {IMAGE_PIXELS}, got {latent_dim!r}.")
 
 
+def _check_units(units: tuple[int, ...], name: str, length: int | None = None) -> None:
+    """Raise unless ``units`` is a tuple (or list) of positive integers, ``length`` long if given."""
+    if not isinstance(units, tuple | list):
+        raise TypeError(f"{name} must be a tuple of positive integers such as (512, 256), got {units!r}.")
+    if length is not None and len(units) != length:
+        raise ValueError(f"{name} must hold {length} positive integers, got {units!r}.")
+    for value in units:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ValueError(f"{name} must hold positive integers (layer sizes), got {units!r}.")
+
+
 def build_dense_autoencoder(
     latent_dim: int = DEFAULT_LATENT_DIM, hidden_units: tuple[int, ...] = DEFAULT_HIDDEN_UNITS
 ) -> tuple[keras.Sequential, keras.Sequential, keras.Sequential]:
@@ -30,6 +42,7 @@ def build_dense_autoencoder(
     the decoder mirrors it and ends in a sigmoid, so outputs are pixels in [0, 1].
     """
     _check_latent_dim(latent_dim)
+    _check_units(hidden_units, "hidden_units")
     encoder = keras.Sequential(
         [keras.Input(shape=(IMAGE_PIXELS,))]
         + [layers.Dense(units, activation="relu") for units in hidden_units]
@@ -143,6 +156,7 @@ def build_conv_autoencoder(
     mirrors it with ``Conv2DTranspose`` layers. Inputs and outputs are flat 784-pixel vectors, like the dense model.
     """
     _check_latent_dim(latent_dim)
+    _check_units(filters, "filters", length=2)
     first, second = filters
     encoder = keras.Sequential(
         [
@@ -207,6 +221,7 @@ def build_variational_autoencoder(
 ) -> tuple[keras.Sequential, keras.Sequential, keras.Sequential]:
     """Notebook 10's VAE: ``(encoder, decoder, vae)``; the encoder outputs ``[mean, log_variance]``."""
     _check_latent_dim(latent_dim)
+    _check_units(hidden_units, "hidden_units")
     encoder = keras.Sequential(
         [keras.Input(shape=(IMAGE_PIXELS,))]
         + [layers.Dense(units, activation="relu") for units in hidden_units]

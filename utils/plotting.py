@@ -40,9 +40,37 @@ def save_fig(fig: plt.Figure, name: str) -> None:
     fig.savefig(config.output_dir("figures") / f"{name}.png", bbox_inches="tight")
 
 
-def _images(array: np.ndarray) -> np.ndarray:
+def _images(array: np.ndarray, name: str = "images") -> np.ndarray:
+    """``array`` as ``(n, 28, 28)`` images; a ValueError naming ``name`` if empty, misshapen or not finite."""
     array = np.asarray(array)
+    if array.size == 0:
+        raise ValueError(f"{name} is empty: pass at least one image.")
+    if array.ndim not in (2, 3) or array.shape[1:] not in ((28, 28), (784,)) or array.dtype.kind not in "uif":
+        raise ValueError(
+            f"{name} must be images of shape (n, 28, 28) or (n, 784); "
+            f"got {array.dtype} with shape {array.shape}."
+        )
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains NaN or infinity: every pixel must be a number.")
     return array.reshape(-1, *IMAGE_SHAPE)
+
+
+def _finite_points(values: np.ndarray, name: str, shape_text: str, ok) -> np.ndarray:
+    """``values`` as a float array, or a ValueError naming ``name`` if empty, misshapen or not finite."""
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"{name} must be numbers of shape {shape_text}, got {type(values).__name__}."
+        ) from exc
+    if array.size == 0 or not ok(array):
+        raise ValueError(f"{name} must be a non-empty array of shape {shape_text}, got shape {array.shape}.")
+    if not np.all(np.isfinite(array)):
+        count = int(np.sum(~np.isfinite(array)))
+        raise ValueError(
+            f"{name} contains {count} NaN or infinite values: every latent point must be finite."
+        )
+    return array
 
 
 def show_digit_grid(
@@ -54,6 +82,10 @@ def show_digit_grid(
 ) -> plt.Figure:
     """A grid of digits, with an optional caption (a label or any text) under each one."""
     images = _images(images)
+    if isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1:
+        raise ValueError(f"ncols must be a positive integer, got {ncols!r}.")
+    if labels is not None and len(labels) < len(images):
+        raise ValueError(f"labels has {len(labels)} captions for {len(images)} images; give one per image.")
     nrows = int(np.ceil(len(images) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * 0.9 * scale, nrows * 1.05 * scale), squeeze=False)
     for index, ax in enumerate(axes.flat):
@@ -72,11 +104,13 @@ def show_image_rows(
     rows: dict[str, np.ndarray], captions: dict[str, Sequence] | None = None, title: str | None = None
 ) -> plt.Figure:
     """Rows of digits on the same columns (e.g. original / reconstruction), each row named on the left."""
+    if not isinstance(rows, dict) or not rows:
+        raise ValueError("rows must be a non-empty dict of {row name: images}.")
     names = list(rows)
-    count = len(_images(rows[names[0]]))
+    count = len(_images(rows[names[0]], f"rows[{names[0]!r}]"))
     fig, axes = plt.subplots(len(names), count, figsize=(count * 0.85, len(names) * 0.95), squeeze=False)
     for row_index, name in enumerate(names):
-        images = _images(rows[name])
+        images = _images(rows[name], f"rows[{name!r}]")
         if len(images) != count:
             raise ValueError(f"row {name!r} has {len(images)} images, expected {count}.")
         for column, ax in enumerate(axes[row_index]):
@@ -109,7 +143,19 @@ def plot_learning_curves(
     history: dict[str, list[float]], metrics: Sequence[str] = ("loss", "mse")
 ) -> plt.Figure:
     """Training and validation curves per epoch for each metric in ``metrics``."""
-    shown = [m for m in metrics if m in history]
+    if not isinstance(history, dict):
+        raise TypeError(
+            f"history must be a dict of metric name -> values per epoch, got {type(history).__name__}."
+        )
+    shown = [m for m in metrics if len(history.get(m, ())) > 0]
+    if not shown:
+        raise ValueError(
+            f"history has no values for any of {tuple(metrics)}; it has {sorted(history) or 'no metrics'}. "
+            "Pass record.history from a finished training run."
+        )
+    for key in shown + [f"val_{m}" for m in shown if f"val_{m}" in history]:
+        if len(history[key]) != len(history[shown[0]]) or not np.all(np.isfinite(history[key])):
+            raise ValueError(f"history[{key!r}] must hold one finite number per epoch, got {history[key]!r}.")
     fig, axes = plt.subplots(1, len(shown), figsize=(5 * len(shown), 3.3), squeeze=False)
     for ax, metric in zip(axes.flat, shown, strict=True):
         epochs = np.arange(1, len(history[metric]) + 1)
@@ -133,8 +179,10 @@ def plot_latent_2d(
     point_size: float = 3.0,
 ) -> plt.Axes:
     """A 2-D scatter of codes coloured by digit, with each digit's label at its median point."""
-    if points.ndim != 2 or points.shape[1] != 2:
-        raise ValueError(f"points must have shape (n, 2), got {points.shape}.")
+    points = _finite_points(points, "points", "(n, 2)", lambda a: a.ndim == 2 and a.shape[1] == 2)
+    labels = np.asarray(labels)
+    if labels.shape != (len(points),):
+        raise ValueError(f"labels must have shape ({len(points)},), one per point; got {labels.shape}.")
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 5))
     scatter = ax.scatter(
@@ -148,7 +196,7 @@ def plot_latent_2d(
         vmax=9.5,
         rasterized=True,
     )
-    for digit in range(10):
+    for digit in np.unique(labels):
         centre = np.median(points[labels == digit], axis=0)
         ax.text(
             *centre,
@@ -197,6 +245,8 @@ def plot_histograms(
     ax: plt.Axes | None = None,
 ) -> plt.Axes:
     """Overlaid histograms of several named arrays on one axis: counts, or densities with ``density=True``."""
+    if not series or any(np.size(values) == 0 for values in series.values()):
+        raise ValueError("series must be a non-empty dict of {name: values}, each with at least one value.")
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 3.3))
     for name, values in series.items():
@@ -214,9 +264,17 @@ def show_latent_grid(
     title: str = "",
     axis_labels: tuple[str, str] = ("z[0]", "z[1]"),
 ) -> plt.Figure:
-    """Decoded digits tiled into one image, one per point of a 2-D latent grid (rows top to bottom = y high to low)."""
+    """Decoded digits tiled into one image, one per point of a 2-D latent grid (rows: y from high to low)."""
+    grid_x = _finite_points(grid_x, "grid_x", "(columns,)", lambda a: a.ndim == 1)
+    grid_y = _finite_points(grid_y, "grid_y", "(rows,)", lambda a: a.ndim == 1)
     rows, cols = len(grid_y), len(grid_x)
-    tiles = _images(decoded).reshape(rows, cols, *IMAGE_SHAPE)
+    decoded = _images(decoded, "decoded")
+    if len(decoded) != rows * cols:
+        raise ValueError(
+            f"decoded has {len(decoded)} images, expected len(grid_y) * len(grid_x) = "
+            f"{rows} * {cols} = {rows * cols}."
+        )
+    tiles = decoded.reshape(rows, cols, *IMAGE_SHAPE)
     canvas = tiles.transpose(0, 2, 1, 3).reshape(rows * IMAGE_SHAPE[0], cols * IMAGE_SHAPE[1])
     fig, ax = plt.subplots(figsize=(7, 7))
     ax.imshow(canvas, vmin=0, vmax=1)

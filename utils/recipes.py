@@ -148,10 +148,13 @@ def trained_model(
 ) -> tuple[keras.Model, training.TrainingRecord]:
     """The trained model ``name`` and its record: saved by a notebook, else shipped, else trained now."""
     recipe = get(name)
-    saved = training.load_saved(name, recipe.build)
+    use_shipped = not config.from_scratch() and weights.entry(name) is not None
+    saved = training.load_saved(
+        name, recipe.build, "using the shipped weights instead" if use_shipped else "training it again"
+    )
     if saved is not None:
         return saved
-    if not config.from_scratch():
+    if use_shipped:
         keras.utils.set_random_seed(config.SEED)
         model = recipe.build()
         if weights.load_into(model, name) is not None:

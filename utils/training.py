@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -13,7 +15,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from utils import config, data, models
+from utils import config, data, metrics, models
 
 
 @dataclass(frozen=True)
@@ -117,13 +119,20 @@ class EpochProgress(keras.callbacks.Callback):
 
 @dataclass
 class TrainingRecord:
-    """What a training run leaves behind: the per-epoch history, wall-clock seconds and the settings."""
+    """What a training run leaves behind: the per-epoch history, wall-clock seconds and the settings.
+
+    Saved beside its model, it also holds the model's architecture fingerprint and the sha256 of its
+    weights and of its ``.keras`` file, so that a model and its record are checked as one unit on load.
+    """
 
     history: dict[str, list[float]]
     seconds: float
     settings: dict
     train_size: int
     extra: dict = field(default_factory=dict)
+    architecture_sha256: str = ""
+    weights_sha256: str = ""
+    model_file_sha256: str = ""
 
     @property
     def epochs_run(self) -> int:
@@ -136,7 +145,56 @@ class TrainingRecord:
 
     @classmethod
     def load(cls, path: Path) -> TrainingRecord:
-        return cls(**json.loads(Path(path).read_text()))
+        """Read a record written by ``save``; raises SavedModelError naming the file if it is damaged."""
+        try:
+            values = json.loads(Path(path).read_text())
+            record = cls(**values)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError) as exc:
+            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise SavedModelError(f"the training record {_shown(path)} is damaged ({detail})") from exc
+        if not isinstance(record.history, dict) or not isinstance(record.settings, dict):
+            raise SavedModelError(
+                f"the training record {_shown(path)} is damaged (history or settings is not a mapping)"
+            )
+        return record
+
+
+class SavedModelError(ValueError):
+    """A saved model or its record is damaged, or is not the model the caller builds; names the file."""
+
+
+class TrainingDivergedError(FloatingPointError):
+    """Training stopped because the loss became NaN or infinite; the model is unusable and was not saved."""
+
+
+def weights_sha256(model: keras.Model) -> str:
+    """The sha256 of the model's weight values (dtype, shape and bytes of each, in order)."""
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        weight = np.ascontiguousarray(weight)
+        digest.update(f"{weight.dtype.str}{weight.shape}".encode())
+        digest.update(weight.tobytes())
+    return digest.hexdigest()
+
+
+def _has_finite_weights(model: keras.Model) -> bool:
+    return all(np.all(np.isfinite(weight)) for weight in model.get_weights())
+
+
+class FiniteModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """Keras's best-epoch checkpoint, except that it never writes a model with NaN or infinite weights.
+
+    A diverging run can still report a finite (huge) validation loss in its first epoch, which the plain
+    callback would save as the best so far.
+    """
+
+    def __init__(self, filepath: str, **kwargs):
+        # Starting from infinity, a NaN validation loss never counts as the best one either.
+        super().__init__(filepath, initial_value_threshold=float("inf"), **kwargs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if _has_finite_weights(self.model):
+            super().on_epoch_end(epoch, logs)
 
 
 class NoisyImages(keras.utils.PyDataset):
@@ -148,8 +206,10 @@ class NoisyImages(keras.utils.PyDataset):
 
     def __init__(self, clean: np.ndarray, sigma: float, batch_size: int, seed: int = config.SEED, **kwargs):
         super().__init__(**kwargs)
-        if clean.ndim != 2 or len(clean) == 0:
-            raise ValueError(f"clean must be a non-empty (n, pixels) array, got shape {clean.shape}.")
+        if not isinstance(clean, np.ndarray) or clean.ndim != 2:
+            raise ValueError(f"clean must be a (n, 784) array of images, got {np.shape(clean)}.")
+        metrics._as_images(clean, "clean")  # float pixels in [0, 1], finite, at least one image
+        data.add_gaussian_noise(clean[:1], sigma)  # refuses a sigma that is not a finite number >= 0
         self.clean, self.sigma, self.batch_size, self.seed = clean, sigma, batch_size, seed
         self.epoch = 0
         self.order = np.random.default_rng([seed, 0]).permutation(len(clean))
@@ -170,6 +230,53 @@ class NoisyImages(keras.utils.PyDataset):
         self.order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.clean))
 
 
+def _check_images(images: object, name: str, shape: tuple | None) -> None:
+    """Refuse training data that is not float images in [0, 1] of the model's shape, naming ``name``."""
+    if not isinstance(images, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array of images, got {type(images).__name__}.")
+    if shape is not None and images.shape[1:] != shape:
+        hint = " Flatten 28x28 images with data.flatten_images first." if images.shape[1:] == (28, 28) else ""
+        raise ValueError(
+            f"{name} must have shape (n, {', '.join(map(str, shape))}) to fit the model; "
+            f"got {images.shape}.{hint}"
+        )
+    metrics._as_images(images, name)  # float pixels in [0, 1], finite, at least one image
+
+
+def _check_training_data(
+    model: keras.Model,
+    inputs: np.ndarray | keras.utils.PyDataset,
+    targets: np.ndarray | None,
+    validation: tuple,
+) -> None:
+    """Clear errors for inputs, targets and validation data the model cannot learn from sensibly."""
+    try:
+        input_shape, output_shape = tuple(model.input_shape[1:]), tuple(model.output_shape[1:])
+    except (AttributeError, ValueError):  # a model that is not built yet: its shapes are unknown
+        input_shape = output_shape = None
+    if isinstance(inputs, keras.utils.PyDataset):
+        if targets is not None:
+            raise ValueError("a PyDataset yields its own targets: pass targets=None.")
+    elif targets is None:
+        raise TypeError(
+            "targets is None: pass the images the model should output (for an autoencoder, the inputs "
+            "themselves), or pass a keras.utils.PyDataset of (input, target) batches as inputs."
+        )
+    else:
+        _check_images(inputs, "inputs", input_shape)
+        _check_images(targets, "targets", output_shape)
+        if len(inputs) != len(targets):
+            raise ValueError(f"inputs and targets differ in length: {len(inputs)} and {len(targets)}.")
+    if not isinstance(validation, tuple | list) or len(validation) != 2:
+        raise TypeError("validation must be a pair (validation inputs, validation targets) of NumPy arrays.")
+    _check_images(validation[0], "validation inputs", input_shape)
+    _check_images(validation[1], "validation targets", output_shape)
+    if len(validation[0]) != len(validation[1]):
+        raise ValueError(
+            f"validation inputs and targets differ in length: {len(validation[0])} and {len(validation[1])}."
+        )
+
+
 def train_autoencoder(
     model: keras.Model,
     inputs: np.ndarray | keras.utils.PyDataset,
@@ -182,27 +289,24 @@ def train_autoencoder(
     """Compile and ``fit`` with early stopping (best weights restored) and an optional best-epoch checkpoint.
 
     ``inputs`` is an array with ``targets`` beside it, or a ``PyDataset`` of (input, target) batches.
+    Images must be floats in [0, 1]; a NaN or infinite loss stops training with TrainingDivergedError.
     """
+    _check_training_data(model, inputs, targets, validation)
     if isinstance(inputs, keras.utils.PyDataset):
-        if targets is not None:
-            raise ValueError("a PyDataset yields its own targets: pass targets=None.")
         train_size, batches = inputs.num_images, {"x": inputs}
     else:
-        if inputs.shape[0] != targets.shape[0]:
-            raise ValueError(
-                f"inputs and targets differ in length: {inputs.shape[0]} and {targets.shape[0]}."
-            )
         train_size = len(inputs)
         batches = {"x": inputs, "y": targets, "batch_size": settings.batch_size, "shuffle": True}
     compile_autoencoder(model, settings, train_size=train_size)
     callbacks: list[keras.callbacks.Callback] = [
+        keras.callbacks.TerminateOnNaN(),
         keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=settings.patience, restore_best_weights=True
-        )
+        ),
     ]
     if checkpoint_path is not None:
         Path(checkpoint_path).parent.mkdir(parents=True, exist_ok=True)
-        callbacks.append(keras.callbacks.ModelCheckpoint(str(checkpoint_path), save_best_only=True))
+        callbacks.append(FiniteModelCheckpoint(str(checkpoint_path), save_best_only=True))
     if verbose:
         callbacks.append(EpochProgress(settings.epochs))
     start = time.perf_counter()
@@ -215,6 +319,13 @@ def train_autoencoder(
     )
     seconds = time.perf_counter() - start
     clean_history = {key: [float(v) for v in values] for key, values in history.history.items()}
+    if not np.all(np.isfinite(clean_history.get("loss", []))) or not _has_finite_weights(model):
+        raise TrainingDivergedError(
+            f"training stopped in epoch {len(clean_history.get('loss', []))}: "
+            "the loss became NaN or infinite, "
+            f"so the model is unusable and was not saved. Try a smaller learning_rate "
+            f"(it was {settings.learning_rate:g}) and check that the data are finite numbers in [0, 1]."
+        )
     return TrainingRecord(clean_history, seconds, asdict(settings), train_size)
 
 
@@ -223,20 +334,125 @@ def model_path(name: str) -> Path:
     return config.output_dir("models") / f"{name}.keras"
 
 
-def save_model(model: keras.Model, path: Path) -> None:
-    """Save a ``.keras`` file atomically, so that an interrupted save never leaves half a model."""
+def record_path(path: Path) -> Path:
+    """The training record that belongs to a ``.keras`` file: the same name with ``.json``."""
+    return Path(path).with_suffix(".json")
+
+
+def _shown(path: Path) -> Path:
+    """``path`` relative to the repository when it is inside it (shorter messages)."""
+    path, root = Path(path), config.project_root()
+    return path.relative_to(root) if path.is_relative_to(root) else path
+
+
+def save_model(model: keras.Model, path: Path, record: TrainingRecord) -> TrainingRecord:
+    """Save ``NAME.keras`` and its record ``NAME.json`` as one unit, each atomically; returns the record.
+
+    The record gets the model's architecture fingerprint and the sha256 of its weights and of the file, so
+    a crash between the two renames, or another model saved under the same name, is caught on load.
+    A model with NaN or infinite weights is refused (ValueError) and nothing is written.
+    """
     path = Path(path)
+    if not _has_finite_weights(model):
+        raise ValueError(f"model has NaN or infinite weights, so it was not saved to {path}.")
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.stem}.{os.getpid()}.part.keras")
+    for target in (path, record_path(path)):
+        data.remove_stale_parts(target)
+    handle, temp_name = tempfile.mkstemp(
+        dir=path.parent, prefix=data.part_file_prefix(path), suffix=".part.keras"
+    )
+    os.close(handle)
     try:
-        model.save(temp)
-        os.replace(temp, path)
+        model.save(temp_name)
+        with open(temp_name, "rb+") as saved:
+            os.fsync(saved.fileno())
+        record.architecture_sha256 = models.architecture_fingerprint(model)
+        record.weights_sha256 = weights_sha256(model)
+        record.model_file_sha256 = data.sha256_file(temp_name)
+        os.chmod(temp_name, 0o644)  # mkstemp made it private to us; a model file is readable like any other
+        os.replace(temp_name, path)
     finally:
-        temp.unlink(missing_ok=True)
+        Path(temp_name).unlink(missing_ok=True)
+    record.save(record_path(path))
+    return record
 
 
-def dense_model_name(latent_dim: int = models.DEFAULT_LATENT_DIM) -> str:
-    return f"dense_autoencoder_{latent_dim}d"
+def load_saved_model(path: Path, build: Callable[[], keras.Model]) -> tuple[keras.Model, TrainingRecord]:
+    """The model saved at ``path`` with its record, once both checksums and ``build()``'s architecture agree.
+
+    Raises FileNotFoundError when neither file exists, SavedModelError (naming the damaged file) otherwise.
+    """
+    path = Path(path)
+    json_path = record_path(path)
+    if not path.exists() and not json_path.exists():
+        raise FileNotFoundError(f"no saved {path.name} yet")
+    if path.is_dir():
+        raise SavedModelError(f"{_shown(path)} is a folder, not a model file")
+    if not path.is_file():
+        raise SavedModelError(f"{_shown(path)} is missing, though its record {json_path.name} is there")
+    if not json_path.is_file():
+        raise SavedModelError(
+            f"the training record {_shown(json_path)} is missing, so {path.name} cannot be checked"
+        )
+    record = TrainingRecord.load(json_path)
+    if not (record.architecture_sha256 and record.weights_sha256 and record.model_file_sha256):
+        raise SavedModelError(
+            f"the training record {_shown(json_path)} has no checksums (an older version wrote it), "
+            f"so {path.name} cannot be checked"
+        )
+    if data.sha256_file(path) != record.model_file_sha256:
+        raise SavedModelError(
+            f"{_shown(path)} does not match the sha256 in its record {json_path.name}: it is truncated or "
+            "damaged, or a save was interrupted, or another model was saved under this name"
+        )
+    if models.architecture_fingerprint(build()) != record.architecture_sha256:
+        raise SavedModelError(
+            f"{_shown(path)} holds a different architecture from the model this code builds under that name"
+        )
+    try:
+        model = keras.models.load_model(path)
+    except Exception as exc:  # any failure inside Keras means the file cannot be used
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        raise SavedModelError(
+            f"Keras could not read {_shown(path)} ({type(exc).__name__}: {detail})"
+        ) from exc
+    if (
+        models.architecture_fingerprint(model) != record.architecture_sha256
+        or weights_sha256(model) != record.weights_sha256
+    ):
+        raise SavedModelError(
+            f"the model in {_shown(path)} differs from the one its record {json_path.name} describes"
+        )
+    return model, record
+
+
+def load_saved(
+    name: str, build: Callable[[], keras.Model], next_step: str = "training it again"
+) -> tuple[keras.Model, TrainingRecord] | None:
+    """The valid model a notebook saved as ``outputs/models/NAME.keras``, with its record; None otherwise.
+
+    A damaged or mismatched pair is reported in one line that names the file and ends with ``next_step``,
+    what the caller does instead; leftovers of an interrupted save are removed.
+    """
+    path = model_path(name)
+    for target in (path, record_path(path)):
+        data.remove_stale_parts(target)
+    try:
+        model, record = load_saved_model(path, build)
+    except FileNotFoundError:
+        return None
+    except SavedModelError as exc:
+        print(f"{exc}: {next_step}.", file=sys.stderr)
+        return None
+    print(f"Loaded the model saved in {_shown(path)}")
+    return model, record
+
+
+def save_trained(name: str, model: keras.Model, record: TrainingRecord) -> Path:
+    """Save a trained model and its record as one unit under ``outputs/models/``; returns the model's path."""
+    path = model_path(name)
+    save_model(model, path, record)
+    return path
 
 
 def load_or_train(
@@ -249,28 +465,19 @@ def load_or_train(
     verbose: bool = True,
     retrain: bool = False,
 ) -> tuple[keras.Model, TrainingRecord]:
-    """Load ``outputs/models/NAME.keras`` and its record if both exist; else seed, build, train and save.
+    """Load ``outputs/models/NAME.keras`` and its record if both are valid; else seed, build, train and save.
 
-    ``retrain=True`` always trains. A damaged file is reported and retrained, never trusted.
+    ``retrain=True`` always trains. The series' own models go through ``recipes.trained_model``, which
+    also tries the shipped weights; this is the same path for any other model.
     """
-    path = model_path(name)
-    record_path = path.with_suffix(".json")
-    if not retrain and path.is_file() and record_path.is_file():
-        try:
-            model = keras.models.load_model(path)
-            shown = (
-                path.relative_to(config.project_root())
-                if path.is_relative_to(config.project_root())
-                else path
-            )
-            print(f"Loaded the trained model from {shown}")
-            return model, TrainingRecord.load(record_path)
-        except Exception as exc:  # reported, then retrained
-            print(f"Could not load {path} ({type(exc).__name__}: {exc}); training it again.", file=sys.stderr)
-    elif not retrain:
-        print(f"No saved {path.name} yet: training it now.")
+    if not retrain:
+        saved = load_saved(name, build)
+        if saved is not None:
+            return saved
+        print(f"Training {name} now.")
     keras.utils.set_random_seed(config.SEED)
     model = build()
+    path = model_path(name)
     record = train_autoencoder(
         model,
         inputs,
@@ -280,87 +487,9 @@ def load_or_train(
         checkpoint_path=path.with_name(path.stem + ".best.keras"),
         verbose=verbose,
     )
-    save_model(model, path)
-    record.save(record_path)
-    return model, record
+    return model, save_model(model, path, record)
 
 
-def load_or_train_dense_autoencoder(
-    prepared: PreparedMnist | None = None,
-    latent_dim: int = models.DEFAULT_LATENT_DIM,
-    retrain: bool = False,
-    verbose: bool = True,
-) -> tuple[keras.Sequential, TrainingRecord]:
-    """The model notebook 03 saved, if it exists; otherwise train it now (with a per-epoch progress bar)."""
-    prepared = prepared or prepare_mnist()
-    return load_or_train(
-        dense_model_name(latent_dim),
-        lambda: models.build_dense_autoencoder(latent_dim)[2],
-        prepared.x_train,
-        prepared.x_train,
-        (prepared.x_val, prepared.x_val),
-        verbose=verbose,
-        retrain=retrain,
-    )
-
-
-def train_dense_autoencoder(
-    prepared: PreparedMnist, latent_dim: int = models.DEFAULT_LATENT_DIM, verbose: bool = True
-) -> tuple[keras.Sequential, TrainingRecord]:
-    """Seed, build and train the series' dense autoencoder, then save it and its record (notebook 03)."""
-    return load_or_train_dense_autoencoder(prepared, latent_dim, retrain=True, verbose=verbose)
-
-
-# Notebook 09's convolutional model: epochs chosen to fit 10 minutes on a 2-core CPU. XLA is off because
-# XLA-compiled convolutions ran slower than TensorFlow's oneDNN kernels on that CPU (see `make bench`).
-CONV_EPOCHS = 25
-
-
-def conv_settings(quick: bool | None = None) -> TrainingSettings:
-    """The series' settings for the convolutional autoencoder (2 epochs in quick mode)."""
-    quick = config.quick_mode() if quick is None else quick
-    return default_settings(quick=quick, epochs=2 if quick else CONV_EPOCHS, jit_compile=False)
-
-
-def load_or_train_conv_autoencoder(
-    prepared: PreparedMnist | None = None, latent_dim: int = models.DEFAULT_LATENT_DIM
-) -> tuple[keras.Sequential, TrainingRecord]:
-    """Notebook 09's convolutional autoencoder, loaded if saved, else trained (up to about 10 minutes)."""
-    prepared = prepared or prepare_mnist()
-    return load_or_train(
-        f"conv_autoencoder_{latent_dim}d",
-        lambda: models.build_conv_autoencoder(latent_dim)[2],
-        prepared.x_train,
-        prepared.x_train,
-        (prepared.x_val, prepared.x_val),
-        settings=conv_settings(),
-    )
-
-
-# Notebook 06's convolutional model trains with these changes to the defaults (see `make bench`).
-CONV_SETTINGS = {"epochs": CONV_EPOCHS, "jit_compile": False}
-
-
-def load_saved(name: str, build: Callable[[], keras.Model]) -> tuple[keras.Model, TrainingRecord] | None:
-    """The model a notebook saved as ``outputs/models/NAME.keras`` with its record, or None if there is none."""
-    path = model_path(name)
-    record_path = path.with_suffix(".json")
-    if not (path.is_file() and record_path.is_file()):
-        return None
-    try:
-        model = keras.models.load_model(path)
-        record = TrainingRecord.load(record_path)
-    except Exception as exc:  # reported, then the caller trains or loads another source
-        print(f"Could not load {path} ({type(exc).__name__}: {exc}); not using it.", file=sys.stderr)
-        return None
-    shown = path.relative_to(config.project_root()) if path.is_relative_to(config.project_root()) else path
-    print(f"Loaded the model saved in {shown}")
-    return model, record
-
-
-def save_trained(name: str, model: keras.Model, record: TrainingRecord) -> Path:
-    """Save a trained model and its record under ``outputs/models/`` and return the model's path."""
-    path = model_path(name)
-    save_model(model, path)
-    record.save(path.with_suffix(".json"))
-    return path
+# Notebook 06's convolutional model trains with these changes to the defaults: 25 epochs fit 10 minutes on a
+# 2-core CPU, and XLA is off because XLA-compiled convolutions ran slower there than oneDNN's (`make bench`).
+CONV_SETTINGS = {"epochs": 25, "jit_compile": False}
