@@ -7,12 +7,14 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 FASHION_FILE := /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
 
-.PHONY: setup run test notebooks bench lint clean help
+.PHONY: setup run test notebooks timing weights bench lint clean help
 
 help:
-	@echo "make run        set up, then execute notebooks 01-10 headless in full mode (outputs/)"
+	@echo "make run        set up, then execute the notebooks headless, in order, in full mode (outputs/)"
 	@echo "make test       set up, then run the unit tests and nbval over notebooks/ in quick mode"
-	@echo "make notebooks  re-execute the committed notebooks in place, in full mode"
+	@echo "make notebooks  re-execute the committed notebooks in place, in full mode, from an empty outputs/"
+	@echo "make timing     time every notebook from an empty outputs/ (the README's timing table)"
+	@echo "make weights    retrain every model from scratch and rewrite utils/weights/ (when a recipe changes)"
 	@echo "make bench      the training-speed benchmark (benchmarks/)"
 	@echo "make lint       ruff over utils/, tests/, scripts/, benchmarks/ and the notebooks"
 
@@ -28,7 +30,7 @@ $(STAMP): requirements.txt requirements-mirror.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-# Fashion-MNIST (notebook 08) comes from Debian's dataset-fashion-mnist where we may install it.
+# Fashion-MNIST (notebook 09) comes from Debian's dataset-fashion-mnist where we may install it.
 # On a fresh machine another apt process (unattended upgrades at boot) often holds the dpkg lock:
 # apt waits up to APT_LOCK_TIMEOUT seconds for it (DPkg::Lock::Timeout) instead of giving up at once.
 APT_GET ?= apt-get
@@ -45,27 +47,33 @@ fashion-data:
 	  elif grep -qi "lock" $$log; then \
 	    echo "note: apt was still busy after $(APT_LOCK_TIMEOUT) s, so dataset-fashion-mnist was not installed:"; \
 	    echo "      $$(grep '^E:' $$log | tail -n 1)"; \
-	    echo "      notebook 08 will try the Keras download; run 'make setup' again once apt is free."; \
+	    echo "      notebook 09 will try the Keras download; run 'make setup' again once apt is free."; \
 	  elif $(APT) update -qq >>$$log 2>&1 && $(APT) install -y -qq dataset-fashion-mnist >>$$log 2>&1; then :; \
 	  else \
 	    echo "note: could not install dataset-fashion-mnist: $$(grep '^E:' $$log | tail -n 1)"; \
-	    echo "      notebook 08 will try the Keras download."; \
+	    echo "      notebook 09 will try the Keras download."; \
 	  fi; \
 	  rm -f $$log; \
 	else \
 	  echo "note: Fashion-MNIST is not installed; run 'sudo apt-get install dataset-fashion-mnist'" \
-	       "(Debian/Ubuntu) or stay online so that Keras can download it for notebook 08."; \
+	       "(Debian/Ubuntu) or stay online so that Keras can download it for notebook 09."; \
 	fi
 
 run: setup
 	$(PY) scripts/run_series.py
 
 notebooks: setup
-	$(PY) scripts/run_series.py --in-place
+	$(PY) scripts/run_series.py --in-place --fresh
+
+timing: setup
+	$(PY) scripts/run_series.py --fresh
+
+weights: setup
+	$(PY) scripts/train_weights.py
 
 test: setup
 	$(PY) -m ruff check utils tests scripts benchmarks notebooks
-	AE_QUICK=1 $(PY) -m pytest --nbval-lax tests notebooks
+	AE_QUICK=1 AE_HEADLESS=1 $(PY) -m pytest --nbval-lax tests notebooks
 
 bench: setup
 	$(PY) benchmarks/training_speed.py

@@ -1,18 +1,24 @@
-"""Execute the notebook series headless (the main job behind `make run`) and print a summary table.
+"""Execute the notebook series headless, in order (the main job behind `make run`), and time each notebook.
 
-python scripts/run_series.py               # full mode, executed copies in outputs/executed/
-python scripts/run_series.py --in-place    # refresh the committed notebooks' outputs
-python scripts/run_series.py --only 03 04  # a few notebooks
-AE_QUICK=1 python scripts/run_series.py    # quick mode (outputs/quick/)
+python scripts/run_series.py                    # full mode, executed copies in outputs/executed/
+python scripts/run_series.py --fresh            # the same from an empty output folder: the timing table
+python scripts/run_series.py --in-place --fresh # refresh the committed notebooks' outputs (`make notebooks`)
+python scripts/run_series.py --only 03 04       # a few notebooks
+AE_QUICK=1 python scripts/run_series.py         # quick mode (outputs/quick/)
+
+Kernels run with AE_HEADLESS=1, so the latent explorer draws its static figure. The timing table is printed
+and written to outputs/timing.md; each notebook's time includes starting its kernel.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 import nbformat
@@ -57,13 +63,44 @@ def execute(path: Path, destination: Path, timeout: int) -> float:
     )
     start = time.perf_counter()
     try:
-        client.execute()
+        client.execute(env={**os.environ, config.HEADLESS_ENV: "1"})
     finally:
         bar.close()
         shutil.rmtree(socket_dir, ignore_errors=True)
         text = nbformat.writes(notebook).encode()
         data.write_atomically(destination, lambda handle: handle.write(text + b"\n"))
     return time.perf_counter() - start
+
+
+BUDGET_SECONDS = 90
+
+
+def empty_output_folder() -> Path:
+    """Remove everything this mode generated (full mode keeps quick mode's folder), and return the folder."""
+    root = config.output_dir()
+    for entry in root.iterdir():
+        if entry.name == "quick" and not config.quick_mode():
+            continue
+        shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    return root
+
+
+def timing_table(timings: list[dict], fresh: bool) -> str:
+    """The per-notebook times as Markdown, with the machine and the budget."""
+    import keras
+
+    cpu = config.cpu_name()
+    rows = [
+        {**row, f"within {BUDGET_SECONDS} s": "yes" if row["seconds"] <= BUDGET_SECONDS else "**no**"}
+        for row in timings
+    ]
+    start = "an empty output folder" if fresh else "the existing output folder"
+    header = (
+        f"{'Quick' if config.quick_mode() else 'Full'} mode, from {start}, {date.today().isoformat()}; "
+        f"{cpu}, {os.cpu_count()} cores; Keras {keras.__version__}; each notebook on its default backend."
+    )
+    total = sum(row["seconds"] for row in timings)
+    return f"{header}\n\n{markdown_table(rows, {'seconds': '.1f'})}\n\nWhole series: {total:.0f} s."
 
 
 def summary_rows() -> list[dict]:
@@ -92,6 +129,9 @@ def main() -> int:
         "--in-place", action="store_true", help="overwrite notebooks/ with the executed copies"
     )
     parser.add_argument("--only", nargs="*", default=[], help="notebook number prefixes to run, e.g. 03 04")
+    parser.add_argument(
+        "--fresh", action="store_true", help="empty the output folder first (a fresh clone's run)"
+    )
     parser.add_argument("--timeout", type=int, default=1800, help="seconds a single cell may take")
     args = parser.parse_args()
 
@@ -108,6 +148,8 @@ def main() -> int:
         print("No notebooks matched.", file=sys.stderr)
         return 2
     mode = "quick" if config.quick_mode() else "full"
+    if args.fresh:
+        print(f"Emptied {empty_output_folder()}")
     out_dir = NOTEBOOKS if args.in_place else config.output_dir("executed")
     print(f"Running {len(paths)} notebooks in {mode} mode; executed copies go to {out_dir}")
 
@@ -121,9 +163,12 @@ def main() -> int:
                 file=sys.stderr,
             )
             return 1
-        timings.append({"notebook": path.name, "seconds": round(seconds, 1)})
+        timings.append({"notebook": path.name, "seconds": seconds})
 
-    print("\n" + markdown_table(timings))
+    table = timing_table(timings, args.fresh)
+    table_path = config.output_dir() / "timing.md"
+    data.write_atomically(table_path, lambda handle: handle.write(table.encode() + b"\n"))
+    print(f"\n{table}\n(also in {table_path})")
     rows = summary_rows()
     if rows:
         formats = {

@@ -111,3 +111,14 @@ def describe_run() -> str:
     return (
         f"Keras {keras.__version__} on the {keras.backend.backend()} backend, NumPy {np.__version__}; {mode}."
     )
+
+
+def cpu_name() -> str:
+    """The CPU's model name, for tables of measured times."""
+    import platform
+
+    cpuinfo = Path("/proc/cpuinfo")
+    for line in cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
