@@ -301,7 +301,7 @@ def test_crash_between_the_two_renames_is_caught_and_retrained(outputs, digits, 
     assert part_files(path.parent) == [], "the leftover .part file is removed"
     assert record.model_file_sha256 == data.sha256_file(path)
     loaded, _ = train_small(digits)
-    assert "Loaded the trained model" in capsys.readouterr().out
+    assert "Loaded the model saved in" in capsys.readouterr().out
     assert training.weights_sha256(loaded) == training.weights_sha256(model)
 
 
@@ -312,7 +312,7 @@ def test_save_killed_halfway_leaves_nothing_behind(outputs, digits, capsys):
     assert [name.split(".")[1:3] for name in part_files(path.parent)] == [["small", "keras"]]
     capsys.readouterr()
     loaded, _ = train_small(digits)
-    assert "Loaded the trained model" in capsys.readouterr().out, "the old pair is intact and still used"
+    assert "Loaded the model saved in" in capsys.readouterr().out, "the old pair is intact and still used"
     assert training.weights_sha256(loaded) == training.weights_sha256(model)
     assert part_files(path.parent) == []
 
@@ -326,7 +326,7 @@ def test_another_architecture_under_the_same_name_is_not_used(outputs, digits, c
     assert model.layers[0].layers[0].units == 48
     assert record.architecture_sha256 == models.architecture_fingerprint(build_other())
     train_small(digits, build_other)
-    assert "Loaded the trained model" in capsys.readouterr().out
+    assert "Loaded the model saved in" in capsys.readouterr().out
 
 
 def test_another_model_saved_by_hand_under_the_same_name_is_not_used(outputs, digits, capsys):

@@ -119,20 +119,24 @@ def test_committed_outputs_come_from_one_in_order_run():
     assert last_end[:10] == first_start[:10] or last_end > first_start, "one run, not pieces of several"
 
 
+def code_source(path: Path) -> str:
+    return "\n".join("".join(cell["source"]) for cell in load(path)["cells"] if cell["cell_type"] == "code")
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_no_notebook_uses_a_later_notebooks_model(path):
-    number = int(path.name[:2])
-    source = "".join("".join(cell["source"]) for cell in load(path)["cells"] if cell["cell_type"] == "code")
-    for name in re.findall(r'trained_model\("(\w+)"', source):
-        assert recipes.get(name).notebook <= number, (
-            f"{path.name} uses {name}, which notebook {recipes.get(name).notebook:02d} introduces"
-        )
+    number, source = int(path.name[:2]), code_source(path)
+    for recipe in recipes.RECIPES.values():
+        if f'"{recipe.name}"' in source:
+            assert recipe.notebook <= number, (
+                f"{path.name} uses {recipe.name}, which notebook {recipe.notebook:02d} introduces"
+            )
 
 
 def test_every_recipe_is_introduced_by_its_notebook():
-    sources = {int(path.name[:2]): path.read_text() for path in NOTEBOOKS}
+    sources = {int(path.name[:2]): code_source(path) for path in NOTEBOOKS}
     for recipe in recipes.RECIPES.values():
-        assert f'trained_model(\\"{recipe.name}\\"' in sources[recipe.notebook], (
+        assert f'"{recipe.name}"' in sources[recipe.notebook], (
             f"notebook {recipe.notebook:02d} should introduce {recipe.name}"
         )
 
