@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,28 @@ def test_notebook_structure(path):
     assert not [o for o in outputs if o["output_type"] == "error"]
     texts = "".join("".join(o.get("text", "")) for o in outputs)
     assert "Quick mode (AE_QUICK=1)" not in texts, "commit the full-mode run, not the quick one"
+
+
+def repository_address() -> str:
+    """The repository address, written once in pyproject.toml's [project.urls] Repository."""
+    with open(ROOT / "pyproject.toml", "rb") as handle:
+        address = tomllib.load(handle)["project"]["urls"]["Repository"]
+    assert re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", address), address
+    return address
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_colab_badge_and_setup_cell_use_the_one_address(path):
+    address = repository_address()
+    owner_and_name = address.removeprefix("https://github.com/")
+    cells = json.loads(path.read_text())["cells"]
+    sources = ["".join(cell["source"]) for cell in cells]
+    badges = re.findall(r"https://colab\.research\.google\.com/github/[^)\s\"']+", "\n".join(sources))
+    assert badges == [
+        f"https://colab.research.google.com/github/{owner_and_name}/blob/main/notebooks/{path.name}"
+    ]
+    setup = next(source for cell, source in zip(cells, sources, strict=True) if cell["cell_type"] == "code")
+    assert re.findall(r"^REPOSITORY = (.*)$", setup, re.MULTILINE) == [f'"{address}"']
+    assert "git+{REPOSITORY}" in setup, "the Setup cell installs from REPOSITORY"
+    other_addresses = set(re.findall(r"https://github\.com/[\w.-]+/[\w.-]+", "\n".join(sources))) - {address}
+    assert not other_addresses, f"{path.name} names another repository: {sorted(other_addresses)}"
