@@ -6,8 +6,15 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 FASHION_FILE := /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
+# Google Colab's library versions, for the Colab-stack test (tests/test_colab_stack.py); never used otherwise.
+COLAB_VENV  := .venv-colab
+COLAB_STAMP := $(COLAB_VENV)/.installed
+CHROMIUM    := /usr/bin/chromium
+# JupyterLab refuses to run as root unless told; `make lab` tells it when you are root (e.g. in a container).
+ALLOW_ROOT  := $(if $(filter 0,$(shell id -u)),--allow-root,)
+LAB_ARGS    ?=
 
-.PHONY: setup run test notebooks timing weights bench lint clean help
+.PHONY: setup run test notebooks timing weights bench lint clean help lab colab-env test-colab test-browser-all
 
 help:
 	@echo "make run        set up, then execute the notebooks headless, in order, in full mode (outputs/)"
@@ -17,8 +24,11 @@ help:
 	@echo "make weights    retrain every model from scratch and rewrite utils/weights/ (when a recipe changes)"
 	@echo "make bench      the training-speed benchmark (benchmarks/)"
 	@echo "make lint       ruff over utils/, tests/, scripts/, benchmarks/ and the notebooks"
+	@echo "make lab        start JupyterLab on the notebooks (LAB_ARGS='--ip=0.0.0.0 --port=8888' to add options)"
+	@echo "make test-colab       only the Colab-stack test (every notebook on Colab's library versions)"
+	@echo "make test-browser-all the browser test on every notebook (make test runs it on 01, 02 and the explorer's)"
 
-setup: $(STAMP) fashion-data
+setup: $(STAMP) fashion-data chromium
 	@$(PY) -m utils.data --check
 
 $(STAMP): requirements.txt requirements-mirror.txt pyproject.toml
@@ -59,6 +69,32 @@ fashion-data:
 	       "(Debian/Ubuntu) or stay online so that Keras can download it for notebook 09."; \
 	fi
 
+# Debian's chromium (and a font for readable screenshots) for the browser test (tests/test_browser.py), which
+# Playwright drives through executable_path: its own browser download does not work here.
+.PHONY: chromium
+chromium:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "==> installing Debian's chromium for the browser test (once)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  (apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=120 chromium fonts-liberation >/dev/null 2>&1 || \
+	   (apt-get -o DPkg::Lock::Timeout=120 update -qq && \
+	    apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=120 chromium fonts-liberation >/dev/null)) || \
+	  echo "note: could not install chromium; the browser test (tests/test_browser.py) will fail until it is installed."; \
+	else \
+	  echo "note: the browser test needs Debian's chromium at $(CHROMIUM): run 'sudo apt-get install chromium'" \
+	       "(Debian/Ubuntu), or 'make setup' as root."; \
+	fi
+
+$(COLAB_STAMP): requirements-colab.txt
+	@echo "==> creating $(COLAB_VENV) with Google Colab's library versions (once, about 3 GB)"
+	test -x $(COLAB_VENV)/bin/python || $(PYTHON) -m venv $(COLAB_VENV)
+	$(COLAB_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(COLAB_VENV)/bin/python -m pip install --quiet -r requirements-colab.txt
+	touch $(COLAB_STAMP)
+
+colab-env: $(COLAB_STAMP)
+
 run: setup
 	$(PY) scripts/run_series.py
 
@@ -71,9 +107,19 @@ timing: setup
 weights: setup
 	$(PY) scripts/train_weights.py
 
-test: setup
+# The unit tests, the Colab-stack test, the browser test (notebooks 01, 02 and the explorer's) and nbval.
+test: setup colab-env
 	$(PY) -m ruff check utils tests scripts benchmarks notebooks
 	AE_QUICK=1 AE_HEADLESS=1 $(PY) -m pytest --nbval-lax tests notebooks
+
+test-colab: setup colab-env
+	AE_QUICK=1 $(PY) -m pytest tests/test_colab_stack.py
+
+test-browser-all: setup
+	AE_QUICK=1 AE_BROWSER_NOTEBOOKS=all $(PY) -m pytest tests/test_browser.py
+
+lab: setup
+	$(PY) -m jupyter lab --ServerApp.root_dir=notebooks $(ALLOW_ROOT) $(LAB_ARGS)
 
 bench: setup
 	$(PY) benchmarks/training_speed.py

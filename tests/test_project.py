@@ -141,19 +141,32 @@ def test_every_recipe_is_introduced_by_its_notebook():
         )
 
 
-def test_one_repository_address():
-    address = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
+def repository_address() -> str:
+    """The repository address, written once in pyproject.toml's [project.urls] Repository."""
+    with open(ROOT / "pyproject.toml", "rb") as handle:
+        address = tomllib.load(handle)["project"]["urls"]["Repository"]
+    assert re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", address), address
+    return address
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_colab_badge_and_setup_cell_use_the_one_address(path):
+    address = repository_address()
     owner_and_name = address.removeprefix("https://github.com/")
-    for path in NOTEBOOKS:
-        notebook = load(path)
-        badge = "".join(notebook["cells"][0]["source"])
-        assert (
-            f"https://colab.research.google.com/github/{owner_and_name}/blob/main/notebooks/{path.name}"
-            in badge
-        )
-        setup = "".join(next(c for c in notebook["cells"] if c["cell_type"] == "code")["source"])
-        assert f'REPOSITORY = "{address}"' in setup, (
-            f"{path.name}: the Setup cell installs from another address"
-        )
+    cells = json.loads(path.read_text())["cells"]
+    sources = ["".join(cell["source"]) for cell in cells]
+    badges = re.findall(r"https://colab\.research\.google\.com/github/[^)\s\"']+", "\n".join(sources))
+    assert badges == [
+        f"https://colab.research.google.com/github/{owner_and_name}/blob/main/notebooks/{path.name}"
+    ]
+    setup = next(source for cell, source in zip(cells, sources, strict=True) if cell["cell_type"] == "code")
+    assert re.findall(r"^REPOSITORY = (.*)$", setup, re.MULTILINE) == [f'"{address}"']
+    assert "git+{REPOSITORY}" in setup, "the Setup cell installs from REPOSITORY"
+    other_addresses = set(re.findall(r"https://github\.com/[\w.-]+/[\w.-]+", "\n".join(sources))) - {address}
+    assert not other_addresses, f"{path.name} names another repository: {sorted(other_addresses)}"
+
+
+def test_readme_names_only_the_one_repository():
+    address = repository_address()
     for other in re.findall(r"https://github\.com/[\w.-]+/[\w.-]+", (ROOT / "README.md").read_text()):
         assert other == address, f"README names another repository: {other}"
