@@ -264,16 +264,13 @@ def test_failed_install_stops_the_setup_cell_and_says_what_to_do(failed_install)
     assert not list(runtime.purelib.glob("ae_mnist_utils-*")), "nothing was installed"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SystemExit adds IPython's '%tb' hint and a 'To exit' UserWarning, and the message quotes pip's "
-    "boilerplate; fixed by the Setup cell proposed in the colab branch's report",
-)
 def test_failed_install_shows_one_message_and_nothing_else(failed_install):
     _, notebook, _ = failed_install
     setup = next(cell for cell in notebook.cells if cell.cell_type == "code")
-    assert [output.output_type for output in setup.outputs] == ["error"], "no warning, no other output"
-    shown = "\n".join(setup.outputs[0].traceback)
+    kinds = [output.output_type for output in setup.outputs]
+    assert kinds == ["stream", "error"], "the line saying what it installs, then the error: no warning"
+    assert setup.outputs[0].text.startswith("Installing the series' helper package"), setup.outputs[0].text
+    shown = "\n".join(setup.outputs[1].traceback)
     assert "Traceback" not in shown and "%tb" not in shown, "a message, not a traceback or a hint to get one"
     assert shown.count("Could not install") == 1
     assert "note: This error originates from a subprocess" not in shown, "pip's last error line, not its log"
