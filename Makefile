@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 FASHION_FILE := /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
 
-.PHONY: setup run test notebooks bench lint clean help
+.PHONY: setup run test test-torch notebooks bench lint clean help
 
 help:
 	@echo "make run        set up, then execute notebooks 01-10 headless in full mode (outputs/)"
@@ -15,6 +15,7 @@ help:
 	@echo "make notebooks  re-execute the committed notebooks in place, in full mode"
 	@echo "make bench      the training-speed benchmark (benchmarks/)"
 	@echo "make lint       ruff over utils/, tests/, scripts/, benchmarks/ and the notebooks"
+	@echo "make test-torch the quick series and the cross-backend test on PyTorch, in its own .venv-torch"
 
 setup: $(STAMP) fashion-data
 	@$(PY) -m utils.data --check
@@ -51,6 +52,27 @@ notebooks: setup
 test: setup
 	$(PY) -m ruff check utils tests scripts benchmarks notebooks
 	AE_QUICK=1 $(PY) -m pytest --nbval-lax tests notebooks
+
+# PyTorch in its own environment: its wheels on the package index bring GBs of GPU libraries, so it stays out
+# of .venv and of `make test`. `pip install torch==2.13.0` takes the CPU build where one lies on disk.
+TORCH_VENV  := .venv-torch
+TORCH_PY    := $(TORCH_VENV)/bin/python
+TORCH_STAMP := $(TORCH_VENV)/.installed
+TORCH_PIN   := torch==2.13.0
+
+$(TORCH_STAMP): requirements.txt requirements-mirror.txt pyproject.toml
+	@echo "==> creating $(TORCH_VENV) with the pinned stack and $(TORCH_PIN) (once)"
+	test -x $(TORCH_PY) || $(PYTHON) -m venv $(TORCH_VENV)
+	$(TORCH_PY) -m pip install --quiet --upgrade pip
+	$(TORCH_PY) -m pip install --quiet -r requirements.txt
+	$(TORCH_PY) -m pip install --quiet --no-deps --require-hashes -r requirements-mirror.txt
+	$(TORCH_PY) -m pip install --quiet $(TORCH_PIN)
+	$(TORCH_PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(TORCH_STAMP)
+
+test-torch: $(TORCH_STAMP) fashion-data
+	@$(TORCH_PY) -m utils.data --check
+	AE_QUICK=1 KERAS_BACKEND=torch $(TORCH_PY) -m pytest --nbval-lax notebooks tests/test_cross_backend.py
 
 bench: setup
 	$(PY) benchmarks/training_speed.py

@@ -48,7 +48,14 @@ def test_notebook_structure(path):
     assert "## Setup" in lines
     assert "config.start_backend_quietly()" in "".join(code[0]["source"]), "the Setup cell comes first"
     assert "## Summary" in lines and "## Exercises" in lines
-    assert lines.index("## Summary") < lines.index("## Exercises")
+    if "<details><summary>Solution</summary>" in "\n".join(markdown):
+        # The newer form: exercises with hints and worked solutions, before the summary.
+        assert lines.index("## Exercises") < lines.index("## Summary")
+        exercises = re.findall(r"^\*\*Exercise \d+\.\*\*", "\n".join(markdown), re.MULTILINE)
+        for tag in ("<details><summary>Hint</summary>", "<details><summary>Solution</summary>"):
+            assert "\n".join(markdown).count(tag) == len(exercises) > 0, tag
+    else:
+        assert lines.index("## Summary") < lines.index("## Exercises")
     assert cells[0]["cell_type"] == "markdown" and "colab.research.google.com" in "".join(cells[0]["source"])
     is_last = path == NOTEBOOKS[-1]
     assert is_last or any("**Next:**" in text for text in markdown)
