@@ -14,7 +14,7 @@ CHROMIUM    := /usr/bin/chromium
 ALLOW_ROOT  := $(if $(filter 0,$(shell id -u)),--allow-root,)
 LAB_ARGS    ?=
 
-.PHONY: setup run test notebooks timing weights bench lint clean help lab colab-env test-colab test-browser-all
+.PHONY: setup run test test-torch notebooks timing weights bench lint clean help lab colab-env test-colab test-browser-all
 
 help:
 	@echo "make run        set up, then execute the notebooks headless, in order, in full mode (outputs/)"
@@ -27,6 +27,7 @@ help:
 	@echo "make lab        start JupyterLab on the notebooks (LAB_ARGS='--ip=0.0.0.0 --port=8888' to add options)"
 	@echo "make test-colab       only the Colab-stack test (every notebook on Colab's library versions)"
 	@echo "make test-browser-all the browser test on every notebook (make test runs it on 01, 02 and the explorer's)"
+	@echo "make test-torch the quick series and the cross-backend test on PyTorch, in its own .venv-torch"
 
 setup: $(STAMP) fashion-data chromium
 	@$(PY) -m utils.data --check
@@ -120,6 +121,27 @@ test-browser-all: setup
 
 lab: setup
 	$(PY) -m jupyter lab --ServerApp.root_dir=notebooks $(ALLOW_ROOT) $(LAB_ARGS)
+
+# PyTorch in its own environment: its wheels on the package index bring GBs of GPU libraries, so it stays out
+# of .venv and of `make test`. `pip install torch==2.13.0` takes the CPU build where one lies on disk.
+TORCH_VENV  := .venv-torch
+TORCH_PY    := $(TORCH_VENV)/bin/python
+TORCH_STAMP := $(TORCH_VENV)/.installed
+TORCH_PIN   := torch==2.13.0
+
+$(TORCH_STAMP): requirements.txt requirements-mirror.txt pyproject.toml
+	@echo "==> creating $(TORCH_VENV) with the pinned stack and $(TORCH_PIN) (once)"
+	test -x $(TORCH_PY) || $(PYTHON) -m venv $(TORCH_VENV)
+	$(TORCH_PY) -m pip install --quiet --upgrade pip
+	$(TORCH_PY) -m pip install --quiet -r requirements.txt
+	$(TORCH_PY) -m pip install --quiet --no-deps --require-hashes -r requirements-mirror.txt
+	$(TORCH_PY) -m pip install --quiet $(TORCH_PIN)
+	$(TORCH_PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(TORCH_STAMP)
+
+test-torch: $(TORCH_STAMP) fashion-data
+	@$(TORCH_PY) -m utils.data --check
+	AE_QUICK=1 KERAS_BACKEND=torch $(TORCH_PY) -m pytest --nbval-lax notebooks tests/test_cross_backend.py
 
 bench: setup
 	$(PY) benchmarks/training_speed.py
