@@ -46,7 +46,7 @@ CI_NOTEBOOKS = ("01_data.ipynb", "02_model.ipynb")
 # THE LATENT EXPLORER: the notebook whose output shows ipywidgets sliders and an ipywidgets.Image of the decoded
 # digit. None until it exists; then name it here (e.g. "10_variational.ipynb"): CI runs that notebook too and
 # checks that moving a slider changes the image (see move_slider_and_expect_new_image for the DOM it expects).
-EXPLORER_NOTEBOOK: str | None = None
+EXPLORER_NOTEBOOK: str | None = "10_variational.ipynb"
 RUN_TIMEOUT_SECONDS = 15 * 60
 SETTLE_SECONDS = 2.0
 LAB_SETTINGS = {

@@ -35,8 +35,18 @@ def markdown_cells(path: Path) -> list[str]:
     ]
 
 
+def exercises_by_cell(path: Path) -> list[tuple[int, str]]:
+    """Every exercise as (index of its markdown cell, its text); a cell may hold several exercises."""
+    found = []
+    for index, text in enumerate(markdown_cells(path)):
+        starts = [match.start() for match in EXERCISE.finditer(text)]
+        ends = [*starts[1:], len(text)] if starts else []
+        found += [(index, text[start:end]) for start, end in zip(starts, ends, strict=True)]
+    return found
+
+
 def exercises(path: Path) -> list[str]:
-    return [text for text in markdown_cells(path) if EXERCISE.search(text)]
+    return [text for _, text in exercises_by_cell(path)]
 
 
 def default_backend(path: Path) -> str:
@@ -64,11 +74,11 @@ def test_every_exercise_has_a_hint_and_a_hidden_solution(path):
             "the hint comes before the solution"
         )
     headings = [line for text in texts for line in text.splitlines() if line.startswith("## ")]
-    position = {text: index for index, text in enumerate(texts)}
+    cells = [index for index, _ in exercises_by_cell(path)]
     exercises_at = next(i for i, text in enumerate(texts) if text.strip().startswith("## Exercises"))
     summary_at = next(i for i, text in enumerate(texts) if text.strip().startswith("## Summary"))
-    assert exercises_at < min(position[text] for text in found), "exercises sit under '## Exercises'"
-    assert max(position[text] for text in found) < summary_at, "exercises come before the Summary"
+    assert exercises_at <= min(cells), "exercises sit under '## Exercises'"
+    assert max(cells) < summary_at, "exercises come before the Summary"
     assert headings[-1] == "## Summary", "the Summary (and the link to the next notebook) close the notebook"
 
 
