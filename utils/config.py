@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.abc
 import os
 import sys
 from pathlib import Path
@@ -67,20 +68,40 @@ def backend_name() -> str:
     return os.environ.get("KERAS_BACKEND", "tensorflow")
 
 
+class _TensorFlowNotTheBackend(importlib.abc.MetaPathFinder):
+    """Refuses to import TensorFlow in a process whose Keras backend is another one, with a message that says why."""
+
+    def __init__(self, backend: str):
+        self.backend = backend
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "tensorflow" or name.startswith("tensorflow."):
+            raise ModuleNotFoundError(
+                f"TensorFlow is not imported here because the Keras backend is {self.backend}; "
+                "set KERAS_BACKEND=tensorflow before starting Python or Jupyter to use it.",
+                name=name,
+            )
+        return None
+
+
 def start_backend_quietly() -> str:
-    """Start the Keras backend without TensorFlow's C++ start-up notes; returns the backend's name.
+    """Get the Keras backend ready before ``import keras``; returns the backend's name.
 
-    Notebooks call it in their Setup cell, before ``import keras``. TensorFlow is imported here when it is
-    the backend, and also when it is merely installed, because ``keras.utils.set_random_seed`` then seeds
-    it too. Its notes (no GPU found, oneDNN on) are written straight to file descriptor 2 while the library
-    loads, so they are sent to the null device during that import only; later warnings show as usual.
+    On TensorFlow, TensorFlow is imported here with its C++ start-up notes (no GPU found, oneDNN on) kept
+    out of the output: they are written straight to file descriptor 2 while the library loads, so that
+    descriptor goes to the null device during the import only. On any other backend, TensorFlow is not
+    imported at all, although Keras's ``set_random_seed`` would load it, if installed, just to seed it.
     """
-    import importlib.util
-
     backend = backend_name()
     if backend not in BACKENDS:
         raise ValueError(f"KERAS_BACKEND must be one of {', '.join(BACKENDS)}, got {backend!r}.")
-    if "tensorflow" in sys.modules or importlib.util.find_spec("tensorflow") is None:
+    if backend != "tensorflow":
+        if "tensorflow" not in sys.modules and not any(
+            isinstance(finder, _TensorFlowNotTheBackend) for finder in sys.meta_path
+        ):
+            sys.meta_path.insert(0, _TensorFlowNotTheBackend(backend))
+        return backend
+    if "tensorflow" in sys.modules:
         return backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     saved = os.dup(2)
