@@ -19,7 +19,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from jupyter_client import AsyncKernelManager
+from jupyter_client import KernelManager
 from jupyter_client.kernelspec import KernelSpecManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
@@ -156,7 +156,7 @@ def run_in(runtime: Runtime, notebook: nbformat.NotebookNode, name: str, timeout
     nbformat.write(notebook, runtime.content / name)
     environment = {name: value for name, value in os.environ.items() if name not in NOT_ON_COLAB}
     environment |= {"AE_QUICK": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
-    manager = AsyncKernelManager(
+    manager = KernelManager(
         kernel_name=KERNEL_NAME, kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(runtime.kernels)])
     )
     client = NotebookClient(
@@ -165,6 +165,8 @@ def run_in(runtime: Runtime, notebook: nbformat.NotebookNode, name: str, timeout
     try:
         client.execute(env=environment)
     finally:
+        if manager.has_kernel:  # we own the manager, so nbclient leaves the kernel running: stop it
+            manager.shutdown_kernel(now=True)
         text = nbformat.writes(notebook).encode()
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv(config.QUICK_ENV, "1")
