@@ -120,8 +120,9 @@ def _save(folder: Path) -> dict:
     result = {"backend": keras.backend.backend()}
     for name, model in (("dense", dense), ("vae", vae)):
         model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="binary_crossentropy")
-        model.fit(x_train, x_train, batch_size=256, epochs=2, verbose=0)
-        training.save_model(model, folder / f"{name}.keras")
+        history = model.fit(x_train, x_train, batch_size=256, epochs=2, verbose=0)
+        record = training.TrainingRecord(history.history, 0.0, {"epochs": 2}, len(x_train))
+        training.save_model(model, folder / f"{name}.keras", record)
         result[name] = _measure(model, x_test)
     mean_image = np.broadcast_to(x_train.mean(axis=0), x_test.shape)
     result["mean_image"] = float(metrics.mse_per_image(x_test, mean_image).mean())
@@ -132,12 +133,17 @@ def _load(folder: Path) -> dict:
     """Load both models saved by another backend and measure them on the real test set."""
     import keras
 
-    from utils import models, training
+    from utils import config, models, training
 
     x_test = training.prepare_mnist(quick=False).x_test
     result = {"backend": keras.backend.backend()}
+    builders = {
+        "dense": lambda: models.build_dense_autoencoder()[2],
+        "vae": lambda: models.build_variational_autoencoder(latent_dim=2, seed=config.SEED)[2],
+    }
     for name in MODELS:
-        model = keras.models.load_model(folder / f"{name}.keras")
+        # The series' own loader: the file's and the weights' sha256 and the architecture are checked first.
+        model, _ = training.load_saved_model(folder / f"{name}.keras", builders[name])
         result[name] = _measure(model, x_test)
         if name == "vae":
             sampling = [layer for layer in model.layers if isinstance(layer, models.GaussianSampling)]
