@@ -3,6 +3,7 @@
     make weights                                          # all of them (about 20 minutes on 2 cores)
     python scripts/train_weights.py --only conv_autoencoder_32d
     AE_QUICK=1 python scripts/train_weights.py --output /tmp/w   # a smoke run (tests); never into utils/
+    python scripts/train_weights.py --table                # the shipped models and their test metrics
 
 Run it only when a recipe changes, so that git history does not fill with binaries. Each model trains
 in its own process, on the backend its recipe names (the fastest one for it on a CPU). Its weights are
@@ -27,7 +28,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from utils import config, recipes, weights  # noqa: E402
+from utils import config  # noqa: E402
+
+config.start_backend_quietly()  # before Keras loads: no TensorFlow start-up notes
+
+from utils import recipes, weights  # noqa: E402
 
 
 def same_to_three_digits(a: float, b: float) -> bool:
@@ -77,6 +82,35 @@ def train_one(name: str, folder: Path) -> dict:
     }
 
 
+def manifest_table(manifest: dict) -> str:
+    """The shipped models as Markdown: where each is taught, how it trained, its test metrics and its file."""
+    from utils import metrics
+
+    rows = []
+    by_notebook = sorted(
+        manifest["models"].items(), key=lambda item: (recipes.RECIPES[item[0]].notebook, item[0])
+    )
+    for name, entry in by_notebook:
+        recipe = recipes.RECIPES[name]
+        training = entry["training"]
+        rows.append(
+            {
+                "model": f"`{name}`",
+                "notebook": f"{recipe.notebook:02d}",
+                "backend": recipe.backend,
+                "epochs": len(training["history"]["loss"]),
+                "training (min)": training["seconds"] / 60,
+                "test MSE": entry["metrics"]["test_mse"],
+                "PSNR (dB)": entry["metrics"]["test_psnr"],
+                "SSIM": entry["metrics"]["test_ssim"],
+                "file": f"{entry['bytes'] / 1e6:.2f} MB {entry['dtype']}",
+            }
+        )
+    total = sum(entry["bytes"] for entry in manifest["models"].values())
+    formats = {"training (min)": ".1f", "test MSE": ".5f", "PSNR (dB)": ".2f", "SSIM": ".4f"}
+    return f"{metrics.markdown_table(rows, formats)}\n\n{len(rows)} files, {total / 1e6:.2f} MB in all."
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -86,7 +120,11 @@ def main() -> int:
         "--output", type=Path, default=weights.WEIGHTS_DIR, help="folder for weights + manifest"
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--table", action="store_true", help="print the manifest as a Markdown table")
     args = parser.parse_args()
+    if args.table:
+        print(manifest_table(weights.read_manifest(args.output.resolve() / weights.MANIFEST_PATH.name)))
+        return 0
     folder = args.output.resolve()
     if config.quick_mode() and folder == weights.WEIGHTS_DIR:
         parser.error("quick mode (AE_QUICK=1) must not overwrite the shipped weights; pass --output")

@@ -129,22 +129,24 @@ def architecture_fingerprint(model: keras.Model) -> str:
     return hashlib.sha256(json.dumps(architecture(model), sort_keys=True).encode()).hexdigest()
 
 
+def layer_multiply_adds(layer: keras.layers.Layer) -> int:
+    """Multiply-adds of one forward pass of one image through ``layer`` (0 for layers without a kernel)."""
+    if isinstance(layer, layers.Dense):
+        return int(layer.kernel.shape[0]) * int(layer.kernel.shape[1])
+    if isinstance(layer, layers.Conv2D | layers.Conv2DTranspose):
+        kernel = int(np.prod(layer.kernel.shape))
+        # A Conv2D does kernel-size work per output position; a transposed one per input position.
+        positions = layer.output.shape[1:3] if isinstance(layer, layers.Conv2D) else layer.input.shape[1:3]
+        return kernel * int(np.prod(positions))
+    return 0
+
+
 def count_multiply_adds(model: keras.Model) -> int:
-    """Multiply-adds of one forward pass through the Dense layers of ``model`` (nested models included)."""
-    total = 0
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            total += count_multiply_adds(layer)
-        elif isinstance(layer, layers.Dense):
-            total += int(layer.kernel.shape[0]) * int(layer.kernel.shape[1])
-        elif isinstance(layer, layers.Conv2D | layers.Conv2DTranspose):
-            kernel = int(np.prod(layer.kernel.shape))
-            # A Conv2D does kernel-size work per output position; a transposed one per input position.
-            positions = (
-                layer.output.shape[1:3] if isinstance(layer, layers.Conv2D) else layer.input.shape[1:3]
-            )
-            total += kernel * int(np.prod(positions))
-    return total
+    """Multiply-adds of one forward pass through the Dense and convolution layers of ``model`` (nested too)."""
+    return sum(
+        count_multiply_adds(layer) if isinstance(layer, keras.Model) else layer_multiply_adds(layer)
+        for layer in model.layers
+    )
 
 
 def build_conv_autoencoder(

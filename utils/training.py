@@ -8,7 +8,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -285,10 +285,12 @@ def train_autoencoder(
     settings: TrainingSettings,
     checkpoint_path: Path | None = None,
     verbose: bool = True,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> TrainingRecord:
     """Compile and ``fit`` with early stopping (best weights restored) and an optional best-epoch checkpoint.
 
-    ``inputs`` is an array with ``targets`` beside it, or a ``PyDataset`` of (input, target) batches.
+    ``inputs`` is an array with ``targets`` beside it, or a ``PyDataset`` of (input, target) batches;
+    ``callbacks`` run after the built-in ones.
     Images must be floats in [0, 1]; a NaN or infinite loss stops training with TrainingDivergedError.
     """
     _check_training_data(model, inputs, targets, validation)
@@ -298,7 +300,7 @@ def train_autoencoder(
         train_size = len(inputs)
         batches = {"x": inputs, "y": targets, "batch_size": settings.batch_size, "shuffle": True}
     compile_autoencoder(model, settings, train_size=train_size)
-    callbacks: list[keras.callbacks.Callback] = [
+    every_callback: list[keras.callbacks.Callback] = [
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=settings.patience, restore_best_weights=True
@@ -306,15 +308,15 @@ def train_autoencoder(
     ]
     if checkpoint_path is not None:
         Path(checkpoint_path).parent.mkdir(parents=True, exist_ok=True)
-        callbacks.append(FiniteModelCheckpoint(str(checkpoint_path), save_best_only=True))
+        every_callback.append(FiniteModelCheckpoint(str(checkpoint_path), save_best_only=True))
     if verbose:
-        callbacks.append(EpochProgress(settings.epochs))
+        every_callback.append(EpochProgress(settings.epochs))
     start = time.perf_counter()
     history = model.fit(
         **batches,
         validation_data=validation,
         epochs=settings.epochs,
-        callbacks=callbacks,
+        callbacks=[*every_callback, *callbacks],
         verbose=0,
     )
     seconds = time.perf_counter() - start
