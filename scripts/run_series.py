@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from datetime import date
+from importlib import metadata
 from pathlib import Path
 
 import nbformat
@@ -87,8 +88,6 @@ def empty_output_folder() -> Path:
 
 def timing_table(timings: list[dict], fresh: bool) -> str:
     """The per-notebook times as Markdown, with the machine and the budget."""
-    import keras
-
     cpu = config.cpu_name()
     rows = [
         {**row, f"within {BUDGET_SECONDS} s": "yes" if row["seconds"] <= BUDGET_SECONDS else "**no**"}
@@ -97,7 +96,7 @@ def timing_table(timings: list[dict], fresh: bool) -> str:
     start = "an empty output folder" if fresh else "the existing output folder"
     header = (
         f"{'Quick' if config.quick_mode() else 'Full'} mode, from {start}, {date.today().isoformat()}; "
-        f"{cpu}, {os.cpu_count()} cores; Keras {keras.__version__}; each notebook on its default backend."
+        f"{cpu}, {os.cpu_count()} cores; Keras {metadata.version('keras')}; each notebook on its default backend."
     )
     total = sum(row["seconds"] for row in timings)
     return f"{header}\n\n{markdown_table(rows, {'seconds': '.1f'})}\n\nWhole series: {total:.0f} s."

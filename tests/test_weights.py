@@ -173,3 +173,18 @@ def test_make_weights_smoke_run_writes_a_verified_manifest(tmp_path):
     assert entry["training"]["settings"]["epochs"] == 5 and entry["recipe"]["seed"] == config.SEED
     model = recipes.get("variational_autoencoder_2d").build()
     assert weights.load_into(model, "variational_autoencoder_2d", folder) == entry
+
+
+def test_readme_shows_the_manifest_as_the_script_prints_it():
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "train_weights.py"), "--table"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    table = done.stdout.strip()
+    assert table.count("\n| `") == len(SHIPPED), "one row per shipped model"
+    assert table in (ROOT / "README.md").read_text(), (
+        "README's results table is stale: paste the script's output"
+    )
