@@ -68,6 +68,20 @@ def backend_name() -> str:
     return os.environ.get("KERAS_BACKEND", "tensorflow")
 
 
+def _asked_by_importlib_util_find_spec() -> bool:
+    """Whether the running finder was called by ``importlib.util.find_spec`` rather than by an import."""
+    frame = sys._getframe(2)
+    for _ in range(4):
+        if frame is None:
+            return False
+        if frame.f_code.co_filename in ("<frozen importlib.util>",) or frame.f_code.co_filename.endswith(
+            ("importlib/util.py", "importlib\\util.py")
+        ):
+            return True
+        frame = frame.f_back
+    return False
+
+
 class _TensorFlowNotTheBackend(importlib.abc.MetaPathFinder):
     """Refuses to import TensorFlow in a process whose Keras backend is another one, with a message that says why."""
 
@@ -76,6 +90,8 @@ class _TensorFlowNotTheBackend(importlib.abc.MetaPathFinder):
 
     def find_spec(self, name, path=None, target=None):
         if name == "tensorflow" or name.startswith("tensorflow."):
+            if _asked_by_importlib_util_find_spec():
+                return None  # a lookup, not an import (PyTorch asks where packages live): answered as usual
             raise ModuleNotFoundError(
                 f"TensorFlow is not imported here because the Keras backend is {self.backend}; "
                 "set KERAS_BACKEND=tensorflow before starting Python or Jupyter to use it.",
