@@ -74,3 +74,24 @@ def test_the_class_balance_legend_stays_off_the_bars(digits):
     for bar in ax.patches:
         assert not legend.overlaps(bar.get_window_extent()), "the legend covers a bar"
     plotting.plt.close(figure)
+
+
+def test_digit_labels_of_a_latent_scatter_do_not_overlap(digits):
+    """On a PCA projection of real digits, several class medians nearly coincide; their labels must not."""
+    from sklearn.decomposition import PCA
+
+    images, labels = digits
+    points = PCA(n_components=2, random_state=0).fit_transform(images)
+    medians = np.array([np.median(points[labels == d], axis=0) for d in range(10)])
+    extent = np.ptp(points, axis=0)
+    closest = min(
+        np.hypot(*((medians[i] - medians[j]) / extent)) for i in range(10) for j in range(i + 1, 10)
+    )
+    assert closest < 0.07, "the data must have crowded medians for this test to mean anything"
+    ax = plotting.plot_latent_2d(points, labels)
+    spots = np.array([text.get_position() for text in ax.texts])
+    assert len(spots) == 10
+    gaps = [np.hypot(*((spots[i] - spots[j]) / extent)) for i in range(10) for j in range(i + 1, 10)]
+    assert min(gaps) >= 0.069
+    assert np.abs((spots - medians) / extent).max() < 0.1, "each label stays near its digit's median"
+    plotting.plt.close(ax.figure)

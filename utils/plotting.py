@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib import ticker
 
 from utils import config
 from utils.data import IMAGE_SHAPE
@@ -165,10 +166,36 @@ def plot_learning_curves(
             best = int(np.argmin(history[f"val_{metric}"]))
             ax.axvline(best + 1, color="gray", ls=":", lw=1, label=f"best epoch ({best + 1})")
         ax.set_xlabel("epoch")
-        ax.set_title(metric)
+        ax.set_yscale("log")  # the slow descent of the later epochs stays visible next to the first ones
+        ax.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))  # 0.05, not 5x10^-2
+        ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+        ax.set_title(f"{metric} (log scale)")
         ax.legend()
     fig.tight_layout()
     return fig
+
+
+def _spread_apart(centres: np.ndarray, points: np.ndarray, gap: float = 0.07, rounds: int = 50) -> np.ndarray:
+    """Label positions near ``centres`` but at least ``gap`` apart, as a share of the points' extent per axis."""
+    low, extent = points.min(axis=0), np.ptp(points, axis=0)
+    extent = np.where(extent > 0, extent, 1.0)
+    spots = (centres - low) / extent
+    for _ in range(rounds):
+        moved = False
+        for i in range(len(spots)):
+            for j in range(i + 1, len(spots)):
+                offset = spots[j] - spots[i]
+                distance = float(np.hypot(*offset))
+                if distance < gap:
+                    direction = offset / distance if distance > 1e-9 else np.array([1.0, 0.0])
+                    push = (gap - distance) / 2 * direction
+                    spots[i] -= push
+                    spots[j] += push
+                    moved = True
+        if not moved:
+            break
+    return spots * extent + low
 
 
 def plot_latent_2d(
@@ -196,8 +223,9 @@ def plot_latent_2d(
         vmax=9.5,
         rasterized=True,
     )
-    for digit in np.unique(labels):
-        centre = np.median(points[labels == digit], axis=0)
+    digits = np.unique(labels)
+    centres = np.array([np.median(points[labels == digit], axis=0) for digit in digits])
+    for digit, centre in zip(digits, _spread_apart(centres, points), strict=True):
         ax.text(
             *centre,
             str(digit),
