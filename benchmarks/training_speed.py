@@ -397,12 +397,10 @@ def cpu_description() -> tuple[str, float | None, float | None]:
     AVX-512 with two FMA units does 2 x 16 lanes x 2 FLOPs per cycle per core, AVX2 half that. The
     reported clock is often the base clock and varies, so this is an estimate next to the measured peak.
     """
-    name, mhz, avx512 = platform.processor() or "unknown CPU", None, False
+    name, mhz, avx512 = config.cpu_name(), None, False
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-            elif line.startswith("cpu MHz") and mhz is None:
+            if line.startswith("cpu MHz") and mhz is None:
                 mhz = float(line.split(":", 1)[1])
             elif line.startswith("flags"):
                 avx512 = " avx512f " in f" {line} "

@@ -41,7 +41,6 @@ def same_to_three_digits(a: float, b: float) -> bool:
 
 def train_one(name: str, folder: Path) -> dict:
     """Train recipe ``name`` in this process and write its weights; returns the manifest entry (child process)."""
-    config.start_backend_quietly()
     import keras
     import numpy as np
 

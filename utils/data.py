@@ -572,6 +572,14 @@ def _check_count(value: object, name: str, low: int, high: int, what: str = "") 
         raise ValueError(f"{name} must be from {low} to {high}{what}, got {value}.")
 
 
+def check_sigma(sigma: float) -> None:
+    """Refuse a noise strength that is not a finite number >= 0, saying what was expected."""
+    if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real):
+        raise TypeError(f"sigma must be a number, got {type(sigma).__name__} {sigma!r}.")
+    if not (np.isfinite(sigma) and sigma >= 0):
+        raise ValueError(f"sigma must be a finite number >= 0, got {sigma!r}.")
+
+
 def add_gaussian_noise(images: np.ndarray, sigma: float, seed: int | list[int] = config.SEED) -> np.ndarray:
     """Add seeded Gaussian noise of standard deviation ``sigma`` and clip back to [0, 1]."""
     _require(
@@ -581,10 +589,7 @@ def add_gaussian_noise(images: np.ndarray, sigma: float, seed: int | list[int] =
         "(n, ...) scaled to [0, 1]",
         lambda a: a.ndim >= 2 and a.size > 0 and float(a.min()) >= 0.0 and float(a.max()) <= 1.0,
     )
-    if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real):
-        raise TypeError(f"sigma must be a number, got {type(sigma).__name__} {sigma!r}.")
-    if not (np.isfinite(sigma) and sigma >= 0):
-        raise ValueError(f"sigma must be a finite number >= 0, got {sigma!r}.")
+    check_sigma(sigma)
     rng = np.random.default_rng(seed)
     noisy = images + rng.normal(0.0, sigma, size=images.shape).astype(images.dtype)
     return np.clip(noisy, 0.0, 1.0).astype(images.dtype)
@@ -595,13 +600,13 @@ def _check_labelled(images: np.ndarray, labels: np.ndarray) -> None:
         raise ValueError("labels must be a 1-D integer NumPy array.")
     if not isinstance(images, np.ndarray) or len(images) != len(labels):
         raise ValueError(f"images and labels must have the same length, got {len(images)} and {len(labels)}.")
+    if len(labels) == 0:
+        raise ValueError("labels is empty: there is nothing to take a subset of.")
 
 
 def stratified_subset(images: np.ndarray, labels: np.ndarray, size: int, seed: int = config.SEED) -> Split:
     """A seeded subset of ``size`` rows with (as near as possible) the same share of every label."""
     _check_labelled(images, labels)
-    if len(labels) == 0:
-        raise ValueError("labels is empty: there is nothing to take a subset of.")
     if isinstance(size, numbers.Integral) and size == len(labels):
         return images, labels
     classes, counts = np.unique(labels, return_counts=True)
@@ -628,8 +633,6 @@ def stratified_subset(images: np.ndarray, labels: np.ndarray, size: int, seed: i
 def balanced_subset(images: np.ndarray, labels: np.ndarray, per_class: int, seed: int = config.SEED) -> Split:
     """A seeded subset with exactly ``per_class`` rows of every label (for few-label experiments)."""
     _check_labelled(images, labels)
-    if len(labels) == 0:
-        raise ValueError("labels is empty: there is nothing to take a subset of.")
     _check_count(per_class, "per_class", 1, len(labels), " rows of every label")
     rng = np.random.default_rng(seed)
     picks = []

@@ -14,8 +14,11 @@ from utils.data import IMAGE_PIXELS, IMAGE_SHAPE, write_atomically
 RANGE_TOLERANCE = 1e-5
 
 
-def _as_images(array: np.ndarray, name: str) -> np.ndarray:
-    """Check that ``array`` holds float images in [0, 1], flat or 28x28, and return them as (n, 28, 28)."""
+def check_images(array: np.ndarray, name: str) -> np.ndarray:
+    """Check that ``array`` holds float images in [0, 1], flat or 28x28, and return them as (n, 28, 28).
+
+    A ValueError names ``name`` and says what was expected: the shape, finite values, the range.
+    """
     array = np.asarray(array)
     if array.ndim == 2 and array.shape[1] == IMAGE_PIXELS:
         array = array.reshape(-1, *IMAGE_SHAPE)
@@ -36,8 +39,8 @@ def _as_images(array: np.ndarray, name: str) -> np.ndarray:
 
 
 def _pair(originals: np.ndarray, reconstructions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    originals = _as_images(originals, "originals")
-    reconstructions = _as_images(reconstructions, "reconstructions")
+    originals = check_images(originals, "originals")
+    reconstructions = check_images(reconstructions, "reconstructions")
     if originals.shape != reconstructions.shape:
         raise ValueError(
             f"originals {originals.shape} and reconstructions {reconstructions.shape} differ in shape."

@@ -137,12 +137,6 @@ def train(recipe: Recipe, prepared: training.PreparedMnist, verbose: bool = True
     return model, record
 
 
-def shipped_record(name: str) -> training.TrainingRecord | None:
-    """The training record of the shipped weights of ``name`` (history, seconds, settings), if they exist."""
-    shipped = weights.entry(name)
-    return None if shipped is None else training.TrainingRecord(**shipped["training"])
-
-
 def trained_model(
     name: str, prepared: training.PreparedMnist | None = None, verbose: bool = True
 ) -> tuple[keras.Model, training.TrainingRecord]:
@@ -157,8 +151,9 @@ def trained_model(
     if use_shipped:
         keras.utils.set_random_seed(config.SEED)
         model = recipe.build()
-        if weights.load_into(model, name) is not None:
-            record = shipped_record(name)
+        shipped = weights.load_into(model, name)
+        if shipped is not None:
+            record = training.TrainingRecord(**shipped["training"])
             print(f"Loaded the shipped weights of {name} ({record.epochs_run} epochs, checked by sha256).")
             return model, record
     print(f"Training {name} now ({recipe.description}).")

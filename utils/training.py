@@ -208,8 +208,8 @@ class NoisyImages(keras.utils.PyDataset):
         super().__init__(**kwargs)
         if not isinstance(clean, np.ndarray) or clean.ndim != 2:
             raise ValueError(f"clean must be a (n, 784) array of images, got {np.shape(clean)}.")
-        metrics._as_images(clean, "clean")  # float pixels in [0, 1], finite, at least one image
-        data.add_gaussian_noise(clean[:1], sigma)  # refuses a sigma that is not a finite number >= 0
+        metrics.check_images(clean, "clean")
+        data.check_sigma(sigma)
         self.clean, self.sigma, self.batch_size, self.seed = clean, sigma, batch_size, seed
         self.epoch = 0
         self.order = np.random.default_rng([seed, 0]).permutation(len(clean))
@@ -240,7 +240,7 @@ def _check_images(images: object, name: str, shape: tuple | None) -> None:
             f"{name} must have shape (n, {', '.join(map(str, shape))}) to fit the model; "
             f"got {images.shape}.{hint}"
         )
-    metrics._as_images(images, name)  # float pixels in [0, 1], finite, at least one image
+    metrics.check_images(images, name)
 
 
 def _check_training_data(

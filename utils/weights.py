@@ -56,11 +56,8 @@ def _report(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def verified_arrays(name: str, folder: Path = WEIGHTS_DIR) -> list[np.ndarray] | None:
-    """The shipped arrays of ``name`` as float32, after their sha256 matched; None (reported) otherwise."""
-    record = entry(name, folder)
-    if record is None:
-        return None
+def verified_arrays(record: dict, folder: Path = WEIGHTS_DIR) -> list[np.ndarray] | None:
+    """The arrays of a manifest entry as float32, after their file's sha256 matched; None (reported) otherwise."""
     path = folder / record["file"]
     if not path.is_file():
         _report(f"Shipped weights {path.name} are missing; they are not used.")
@@ -86,7 +83,8 @@ def load_into(model, name: str, folder: Path = WEIGHTS_DIR) -> dict | None:
     Returns None (after a one-line report) when the file is missing or fails its check. Raises
     ShippedWeightsError when ``model`` is not the architecture the weights were trained for.
     """
-    arrays = verified_arrays(name, folder)
+    record = entry(name, folder)
+    arrays = None if record is None else verified_arrays(record, folder)
     if arrays is None:
         return None
     expected = [tuple(weight.shape) for weight in model.weights]
@@ -99,7 +97,7 @@ def load_into(model, name: str, folder: Path = WEIGHTS_DIR) -> dict | None:
             "set AE_FROM_SCRATCH=1, or train it with fit."
         )
     model.set_weights(arrays)
-    return entry(name, folder)
+    return record
 
 
 def save_arrays(model, name: str, dtype: str, folder: Path = WEIGHTS_DIR) -> dict:
