@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 FASHION_FILE := /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
-# Google Colab's library versions, for the Colab-stack test (tests/test_colab_stack.py); never used otherwise.
+# Google Colab's library versions, for the Colab-stack test (tests/system/test_colab_stack.py); never used otherwise.
 COLAB_VENV  := .venv-colab
 COLAB_STAMP := $(COLAB_VENV)/.installed
 CHROMIUM    := /usr/bin/chromium
@@ -14,11 +14,14 @@ CHROMIUM    := /usr/bin/chromium
 ALLOW_ROOT  := $(if $(filter 0,$(shell id -u)),--allow-root,)
 LAB_ARGS    ?=
 
-.PHONY: setup run test test-torch notebooks timing weights bench lint clean help lab colab-env test-colab test-browser-all
+.PHONY: setup run test check test-torch notebooks timing weights bench lint clean help lab colab-env test-colab test-browser-all
+
+LINTED := utils tests scripts benchmarks
 
 help:
 	@echo "make run        set up, then execute the notebooks headless, in order, in full mode (outputs/)"
-	@echo "make test       set up, then run the unit tests and nbval over notebooks/ in quick mode"
+	@echo "make test       set up, then run every test: unit, notebooks (nbval, exercises, drift), system, Colab stack, browser"
+	@echo "make check      the fast loop for contributors: lint and the unit tests (no root, no apt, no Colab env)"
 	@echo "make notebooks  re-execute the committed notebooks in place, in full mode, from an empty outputs/"
 	@echo "make timing     time every notebook from an empty outputs/ (the README's timing table)"
 	@echo "make weights    retrain every model from scratch and rewrite utils/weights/ (when a recipe changes)"
@@ -30,7 +33,7 @@ help:
 	@echo "make test-torch the quick series and the cross-backend test on PyTorch, in its own .venv-torch"
 
 setup: $(STAMP) fashion-data chromium
-	@$(PY) -m utils.data --check
+	@$(PY) scripts/check_data.py
 
 $(STAMP): requirements.txt requirements-mirror.txt pyproject.toml
 	@echo "==> creating $(VENV) and installing the pinned stack (once)"
@@ -70,7 +73,7 @@ fashion-data:
 	       "(Debian/Ubuntu) or stay online so that Keras can download it for notebook 09."; \
 	fi
 
-# Debian's chromium (and a font for readable screenshots) for the browser test (tests/test_browser.py), which
+# Debian's chromium (and a font for readable screenshots) for the browser test (tests/system/test_browser.py), which
 # Playwright drives through executable_path: its own browser download does not work here.
 .PHONY: chromium
 chromium:
@@ -81,7 +84,7 @@ chromium:
 	  (apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=120 chromium fonts-liberation >/dev/null 2>&1 || \
 	   (apt-get -o DPkg::Lock::Timeout=120 update -qq && \
 	    apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=120 chromium fonts-liberation >/dev/null)) || \
-	  echo "note: could not install chromium; the browser test (tests/test_browser.py) will fail until it is installed."; \
+	  echo "note: could not install chromium; the browser test (tests/system/test_browser.py) will fail until it is installed."; \
 	else \
 	  echo "note: the browser test needs Debian's chromium at $(CHROMIUM): run 'sudo apt-get install chromium'" \
 	       "(Debian/Ubuntu), or 'make setup' as root."; \
@@ -108,16 +111,24 @@ timing: setup
 weights: setup
 	$(PY) scripts/train_weights.py
 
-# The unit tests, the Colab-stack test, the browser test (notebooks 01, 02 and the explorer's) and nbval.
+# Everything: lint, the unit tests, the notebooks' tests (nbval, exercises on the other backend, drift checks) and the
+# system tests (apt, Colab stack, browser, cross-backend, multi-host, benchmark). Tests that need root must run here.
 test: setup colab-env
-	$(PY) -m ruff check utils tests scripts benchmarks notebooks
-	AE_QUICK=1 AE_HEADLESS=1 $(PY) -m pytest --nbval-lax tests notebooks
+	$(PY) -m ruff check $(LINTED) notebooks
+	$(PY) -m ruff format --check $(LINTED)
+	AE_QUICK=1 AE_HEADLESS=1 AE_REQUIRE_ROOT_TESTS=1 $(PY) -m pytest --nbval-lax tests notebooks
+
+# The fast loop: lint and the unit tests, with only the Python environment (no root, apt, Chromium or Colab stack).
+check: $(STAMP)
+	$(PY) -m ruff check $(LINTED) notebooks
+	$(PY) -m ruff format --check $(LINTED)
+	AE_QUICK=1 AE_HEADLESS=1 $(PY) -m pytest -q tests/unit tests/notebooks/test_structure.py
 
 test-colab: setup colab-env
-	AE_QUICK=1 $(PY) -m pytest tests/test_colab_stack.py
+	AE_QUICK=1 $(PY) -m pytest tests/system/test_colab_stack.py
 
 test-browser-all: setup
-	AE_QUICK=1 AE_BROWSER_NOTEBOOKS=all $(PY) -m pytest tests/test_browser.py
+	AE_QUICK=1 AE_BROWSER_NOTEBOOKS=all $(PY) -m pytest tests/system/test_browser.py
 
 lab: setup
 	$(PY) -m jupyter lab --ServerApp.root_dir=notebooks $(ALLOW_ROOT) $(LAB_ARGS)
@@ -140,15 +151,15 @@ $(TORCH_STAMP): requirements.txt requirements-mirror.txt pyproject.toml
 	touch $(TORCH_STAMP)
 
 test-torch: $(TORCH_STAMP) fashion-data
-	@$(TORCH_PY) -m utils.data --check
-	AE_QUICK=1 KERAS_BACKEND=torch $(TORCH_PY) -m pytest --nbval-lax notebooks tests/test_cross_backend.py
+	@$(TORCH_PY) scripts/check_data.py
+	AE_QUICK=1 KERAS_BACKEND=torch $(TORCH_PY) -m pytest --nbval-lax notebooks tests/system/test_cross_backend.py
 
 bench: setup
 	$(PY) benchmarks/training_speed.py
 
-lint: setup
-	$(PY) -m ruff check utils tests scripts benchmarks notebooks
-	$(PY) -m ruff format --check utils tests scripts benchmarks
+lint: $(STAMP)
+	$(PY) -m ruff check $(LINTED) notebooks
+	$(PY) -m ruff format --check $(LINTED)
 
 clean:
 	rm -rf outputs .pytest_cache .ruff_cache

@@ -72,9 +72,9 @@ def run_worker(args: argparse.Namespace) -> int:
     keras.distribution.initialize(
         job_addresses=args.coordinator, num_processes=args.processes, process_id=args.process_id
     )
-    from utils import config, data, models, training
+    from utils import config, files, models, preprocessing
 
-    prepared = training.prepare_mnist(quick=args.quick)
+    prepared = preprocessing.prepare_mnist(quick=args.quick)
     train_size, val_size = (
         (QUICK_TRAIN, QUICK_VAL) if args.quick else (len(prepared.x_train), len(prepared.x_val))
     )
@@ -116,7 +116,7 @@ def run_worker(args: argparse.Namespace) -> int:
         "seconds": seconds,
     }
     text = json.dumps(result, indent=1).encode()
-    data.write_atomically(Path(args.result_file), lambda handle: handle.write(text))
+    files.write_atomically(Path(args.result_file), lambda handle: handle.write(text))
     return EXIT_OK
 
 

@@ -13,6 +13,7 @@ and written to outputs/timing.md; each notebook's time includes starting its ker
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -31,8 +32,10 @@ from traitlets.config import Config
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.references import cpu_name  # noqa: E402
 from utils import config, data  # noqa: E402
-from utils.metrics import load_metrics, markdown_table  # noqa: E402
+from utils.files import write_atomically  # noqa: E402
+from utils.metrics import markdown_table  # noqa: E402
 
 NOTEBOOKS = ROOT / "notebooks"
 
@@ -69,7 +72,7 @@ def execute(path: Path, destination: Path, timeout: int) -> float:
         bar.close()
         shutil.rmtree(socket_dir, ignore_errors=True)
         text = nbformat.writes(notebook).encode()
-        data.write_atomically(destination, lambda handle: handle.write(text + b"\n"))
+        write_atomically(destination, lambda handle: handle.write(text + b"\n"))
     return time.perf_counter() - start
 
 
@@ -88,7 +91,7 @@ def empty_output_folder() -> Path:
 
 def timing_table(timings: list[dict], fresh: bool) -> str:
     """The per-notebook times as Markdown, with the machine and the budget."""
-    cpu = config.cpu_name()
+    cpu = cpu_name()
     rows = [
         {**row, f"within {BUDGET_SECONDS} s": "yes" if row["seconds"] <= BUDGET_SECONDS else "**no**"}
         for row in timings
@@ -104,9 +107,10 @@ def timing_table(timings: list[dict], fresh: bool) -> str:
 
 def summary_rows() -> list[dict]:
     """Read the metrics the notebooks wrote and return the rows of the final table."""
-    if not (config.output_dir("metrics") / "evaluation.json").is_file():
+    path = config.output_dir("metrics") / "evaluation.json"
+    if not path.is_file():
         return []
-    metrics = load_metrics("evaluation")
+    metrics = json.loads(path.read_text())
     autoencoder, pca = metrics["autoencoder"], metrics["pca"]
     return [
         {
@@ -166,7 +170,7 @@ def main() -> int:
 
     table = timing_table(timings, args.fresh)
     table_path = config.output_dir() / "timing.md"
-    data.write_atomically(table_path, lambda handle: handle.write(table.encode() + b"\n"))
+    write_atomically(table_path, lambda handle: handle.write(table.encode() + b"\n"))
     print(f"\n{table}\n(also in {table_path})")
     rows = summary_rows()
     if rows:

@@ -28,11 +28,45 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from utils import config  # noqa: E402
+from utils import config, course  # noqa: E402
 
-config.start_backend_quietly()  # before Keras loads: no TensorFlow start-up notes
+course.start_backend(config.backend_name())  # before Keras loads: no TensorFlow start-up notes
+
+import numpy as np  # noqa: E402
 
 from utils import recipes, weights  # noqa: E402
+from utils.files import sha256_file, write_atomically  # noqa: E402
+
+MAX_FILE_BYTES = 5 * 1024 * 1024
+MAX_TOTAL_BYTES = 25 * 1024 * 1024
+
+
+def write_manifest(manifest: dict, path: Path) -> None:
+    """Write the manifest atomically, models sorted by name."""
+    manifest = {**manifest, "models": dict(sorted(manifest["models"].items()))}
+    text = json.dumps(manifest, indent=1).encode() + b"\n"
+    write_atomically(path, lambda handle: handle.write(text))
+
+
+def save_arrays(model, name: str, dtype: str, folder: Path) -> dict:
+    """Write ``model``'s weights as ``NAME.npz`` in ``dtype``, atomically; return file, sha256, size."""
+    if dtype not in ("float16", "float32"):
+        raise ValueError(f"dtype must be 'float16' or 'float32', got {dtype!r}.")
+    arrays = {
+        f"w{index:03d}": np.asarray(weight, dtype=dtype) for index, weight in enumerate(model.get_weights())
+    }
+    path = folder / f"{name}.npz"
+    write_atomically(path, lambda handle: np.savez_compressed(handle, **arrays))
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise ValueError(f"{path.name} is {size / 1e6:.2f} MB; shipped files must stay under 5 MB.")
+    return {
+        "file": path.name,
+        "sha256": sha256_file(path),
+        "bytes": size,
+        "dtype": dtype,
+        "arrays": len(arrays),
+    }
 
 
 def same_to_three_digits(a: float, b: float) -> bool:
@@ -42,12 +76,11 @@ def same_to_three_digits(a: float, b: float) -> bool:
 def train_one(name: str, folder: Path) -> dict:
     """Train recipe ``name`` in this process and write its weights; returns the manifest entry (child process)."""
     import keras
-    import numpy as np
 
-    from utils import models, training
+    from utils import models, preprocessing
 
     recipe = recipes.get(name)
-    prepared = training.prepare_mnist()
+    prepared = preprocessing.prepare_mnist()
     model, record = recipes.train(recipe, prepared, verbose=True)
     float32_metrics = recipes.evaluate(model, recipe, prepared)
     float32_weights = model.get_weights()
@@ -56,7 +89,7 @@ def train_one(name: str, folder: Path) -> dict:
     unchanged = all(same_to_three_digits(float32_metrics[k], float16_metrics[k]) for k in float32_metrics)
     if not unchanged:
         model.set_weights(float32_weights)
-    stored = weights.save_arrays(model, name, "float16" if unchanged else "float32", folder)
+    stored = save_arrays(model, name, "float16" if unchanged else "float32", folder)
     versions = {"keras": keras.__version__, "backend": keras.backend.backend(), "numpy": np.__version__}
     versions[keras.backend.backend()] = __import__(keras.backend.backend()).__version__
     versions["python"] = platform.python_version()
@@ -153,7 +186,7 @@ def main() -> int:
         lines = done.stdout.strip().splitlines()
         print("\n".join(lines[:-1]))
         manifest["models"][name] = json.loads(lines[-1])
-        weights.write_manifest(manifest, manifest_path)
+        write_manifest(manifest, manifest_path)
         shipped = manifest["models"][name]
         print(
             f"    {shipped['file']}: {shipped['bytes'] / 1e6:.2f} MB {shipped['dtype']}, "
@@ -165,7 +198,7 @@ def main() -> int:
     print(
         f"\n{len(manifest['models'])} models, {total / 1e6:.2f} MB in all; {time.perf_counter() - started:.0f} s."
     )
-    if total > weights.MAX_TOTAL_BYTES:
+    if total > MAX_TOTAL_BYTES:
         print("The shipped weights exceed 25 MB in all: use leaner models.", file=sys.stderr)
         return 1
     return 0

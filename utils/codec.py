@@ -1,4 +1,4 @@
-"""Turn latent codes into bytes and back (notebook 06), and measure classical image codecs through Pillow.
+"""Turn latent codes into bytes and back (notebook 07), and measure classical image codecs through Pillow.
 
 A code of ``latent_dim`` numbers is quantized to ``bits`` per number with ranges fitted on the
 training set, bit-packed, and framed by one header byte and one checksum byte:
@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import io
 import json
-import numbers
 import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from utils.data import IMAGE_SHAPE, write_atomically
+from utils import checks
+from utils.checks import IMAGE_SHAPE
+from utils.files import write_atomically
 
 FORMAT_VERSION = 1
 
@@ -35,23 +36,11 @@ class LatentQuantizer:
     high: tuple[float, ...]
 
     def __post_init__(self) -> None:
-        if (
-            isinstance(self.bits, bool)
-            or not isinstance(self.bits, numbers.Integral)
-            or not 1 <= self.bits <= 8
-        ):
-            raise ValueError(f"bits must be an integer from 1 to 8, got {self.bits!r}.")
-        try:
-            low, high = np.asarray(self.low, dtype=np.float64), np.asarray(self.high, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"low and high must be lists of numbers ({exc}).") from exc
-        if low.ndim != 1 or low.shape != high.shape or len(low) == 0:
-            raise ValueError(
-                "low and high must be equally long, non-empty lists of numbers, "
-                f"got shapes {low.shape} and {high.shape}."
-            )
-        if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
-            raise ValueError("low and high must be finite numbers, not NaN or infinity.")
+        checks.integer(self.bits, "bits", 1, 8)
+        low = checks.points(self.low, "low")
+        high = checks.points(self.high, "high")
+        if low.shape != high.shape:
+            raise ValueError(f"low and high must be equally long, got {len(low)} and {len(high)} numbers.")
         above = np.flatnonzero(high <= low)
         if above.size:
             first = above[0]
@@ -63,19 +52,10 @@ class LatentQuantizer:
     @classmethod
     def fit(cls, training_codes: np.ndarray, bits: int, coverage: float = 0.999) -> LatentQuantizer:
         """Fit each dimension's range to the central ``coverage`` share of the training codes."""
-        if isinstance(coverage, bool) or not isinstance(coverage, numbers.Real) or not 0 < coverage <= 1:
-            raise ValueError(
-                f"coverage must be a number in (0, 1], the share of codes inside the range; got {coverage!r}."
-            )
-        codes = np.asarray(training_codes, dtype=np.float64)
-        if codes.ndim != 2 or len(codes) < 2:
-            raise ValueError(f"training_codes must be a 2-D array of several codes, got shape {codes.shape}.")
-        if not np.all(np.isfinite(codes)):
-            rows = np.unique(np.nonzero(~np.isfinite(codes))[0])
-            raise ValueError(
-                f"training_codes contain NaN or infinity in {len(rows)} codes (the first is row {rows[0]}): "
-                "every code must be finite numbers."
-            )
+        coverage = checks.number(
+            coverage, "coverage (the share of codes inside the range)", 0, 1, low_open=True
+        )
+        codes = checks.points(training_codes, "training_codes", "any", rows=2)
         tail = (1 - coverage) / 2
         low, high = np.quantile(codes, tail, axis=0), np.quantile(codes, 1 - tail, axis=0)
         high = np.where(high > low, high, low + 1e-6)
@@ -96,7 +76,7 @@ class LatentQuantizer:
 
     def quantize(self, codes: np.ndarray) -> np.ndarray:
         """Map codes to integers 0..2**bits-1 (values outside the fitted range are clipped)."""
-        codes = self._check_codes(codes)
+        codes = checks.points(codes, "codes", self.latent_dim)
         low, high = np.array(self.low), np.array(self.high)
         steps = np.round((codes - low) / (high - low) * (self.levels - 1))
         return np.clip(steps, 0, self.levels - 1).astype(np.uint8)
@@ -167,16 +147,6 @@ class LatentQuantizer:
         except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise CodecError(f"{path} is not a valid codec file: {type(exc).__name__}: {exc}") from exc
 
-    def _check_codes(self, codes: np.ndarray) -> np.ndarray:
-        codes = np.asarray(codes, dtype=np.float64)
-        if codes.ndim != 2 or codes.shape[1] != self.latent_dim:
-            raise ValueError(f"codes must have shape (n, {self.latent_dim}), got {codes.shape}.")
-        if len(codes) == 0:
-            raise ValueError(f"codes is empty: pass at least one code of shape (1, {self.latent_dim}).")
-        if not np.all(np.isfinite(codes)):
-            raise ValueError("codes contain NaN or infinity.")
-        return codes
-
 
 # Formats with a quality setting, and the range Pillow documents for it.
 QUALITY_RANGES = {"JPEG": (0, 100), "WEBP": (0, 100)}
@@ -198,18 +168,11 @@ def _check_pillow_format(format: str, options: dict) -> str:
             f"format must be one Pillow can write and read, such as {', '.join(readable)}; got {format!r}."
         )
     if "quality" in options:
-        quality = options["quality"]
-        low, high = QUALITY_RANGES.get(name, (None, None))
-        if low is None:
+        if name not in QUALITY_RANGES:
             raise ValueError(
                 f"quality only applies to {' and '.join(QUALITY_RANGES)}; {name} has no quality setting."
             )
-        if (
-            isinstance(quality, bool)
-            or not isinstance(quality, numbers.Integral)
-            or not low <= quality <= high
-        ):
-            raise ValueError(f"quality for {name} must be an integer from {low} to {high}, got {quality!r}.")
+        checks.integer(options["quality"], f"quality for {name}", *QUALITY_RANGES[name])
     return name
 
 
@@ -221,11 +184,7 @@ def pillow_round_trip(images: np.ndarray, format: str, **options) -> tuple[np.nd
     from PIL import Image
 
     format = _check_pillow_format(format, options)
-    images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE:
-        raise ValueError(f"images must be uint8 of shape (n, 28, 28), got {images.dtype} {images.shape}.")
-    if len(images) == 0:
-        raise ValueError("images is empty: pass at least one image.")
+    images = checks.images(images, dtype="uint8").reshape(-1, *IMAGE_SHAPE)
     sizes = np.empty(len(images), dtype=np.int64)
     decoded = np.empty_like(images)
     for index, image in enumerate(images):

@@ -1,4 +1,4 @@
-"""Per-image reconstruction quality: MSE, PSNR and SSIM (scikit-image, any Keras backend), and their tables."""
+"""How good a reconstruction is: MSE, PSNR and SSIM per image (scikit-image, any backend), and their tables."""
 
 from __future__ import annotations
 
@@ -7,40 +7,20 @@ from pathlib import Path
 
 import numpy as np
 
-from utils import config
-from utils.data import IMAGE_PIXELS, IMAGE_SHAPE, write_atomically
-
-# Pixels outside [0, 1] by more than this are refused (float32 rounding stays far below it).
-RANGE_TOLERANCE = 1e-5
+from utils import checks, config
+from utils.checks import IMAGE_SHAPE
+from utils.files import write_atomically
 
 
-def check_images(array: np.ndarray, name: str) -> np.ndarray:
-    """Check that ``array`` holds float images in [0, 1], flat or 28x28, and return them as (n, 28, 28).
-
-    A ValueError names ``name`` and says what was expected: the shape, finite values, the range.
-    """
-    array = np.asarray(array)
-    if array.ndim == 2 and array.shape[1] == IMAGE_PIXELS:
-        array = array.reshape(-1, *IMAGE_SHAPE)
-    if array.ndim != 3 or array.shape[1:] != IMAGE_SHAPE or not np.issubdtype(array.dtype, np.floating):
-        raise ValueError(
-            f"{name} must be float images in [0, 1] of shape (n, 28, 28) or (n, 784); "
-            f"got {array.dtype} with shape {array.shape}."
-        )
-    if len(array) == 0:
-        raise ValueError(f"{name} is empty: pass at least one image.")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} contains NaN or infinity: every pixel must be a number in [0, 1].")
-    low, high = float(array.min()), float(array.max())
-    if low < -RANGE_TOLERANCE or high > 1 + RANGE_TOLERANCE:
-        hint = " They look like bytes 0..255: divide by 255 first (data.scale_images)." if high > 1.5 else ""
-        raise ValueError(f"{name} must have pixels in [0, 1]; got values from {low:g} to {high:g}.{hint}")
-    return array.astype(np.float32, copy=False)
+def _as_grids(images: np.ndarray, name: str) -> np.ndarray:
+    return checks.images(images, name).reshape(-1, *IMAGE_SHAPE).astype(np.float32, copy=False)
 
 
 def _pair(originals: np.ndarray, reconstructions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    originals = check_images(originals, "originals")
-    reconstructions = check_images(reconstructions, "reconstructions")
+    originals, reconstructions = (
+        _as_grids(originals, "originals"),
+        _as_grids(reconstructions, "reconstructions"),
+    )
     if originals.shape != reconstructions.shape:
         raise ValueError(
             f"originals {originals.shape} and reconstructions {reconstructions.shape} differ in shape."
@@ -138,8 +118,3 @@ def save_metrics(name: str, values: dict) -> Path:
     text = json.dumps(values, indent=2, sort_keys=False).encode()
     write_atomically(path, lambda handle: handle.write(text + b"\n"))
     return path
-
-
-def load_metrics(name: str) -> dict:
-    """Read ``outputs/metrics/NAME.json`` written by ``save_metrics``."""
-    return json.loads((config.output_dir("metrics") / f"{name}.json").read_text())

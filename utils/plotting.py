@@ -11,8 +11,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import ticker
 
-from utils import config
-from utils.data import IMAGE_SHAPE
+from utils import checks, config
+from utils.checks import IMAGE_SHAPE
 
 MIN_FONT_SIZE = 9
 
@@ -42,36 +42,8 @@ def save_fig(fig: plt.Figure, name: str) -> None:
 
 
 def _images(array: np.ndarray, name: str = "images") -> np.ndarray:
-    """``array`` as ``(n, 28, 28)`` images; a ValueError naming ``name`` if empty, misshapen or not finite."""
-    array = np.asarray(array)
-    if array.size == 0:
-        raise ValueError(f"{name} is empty: pass at least one image.")
-    if array.ndim not in (2, 3) or array.shape[1:] not in ((28, 28), (784,)) or array.dtype.kind not in "uif":
-        raise ValueError(
-            f"{name} must be images of shape (n, 28, 28) or (n, 784); "
-            f"got {array.dtype} with shape {array.shape}."
-        )
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} contains NaN or infinity: every pixel must be a number.")
-    return array.reshape(-1, *IMAGE_SHAPE)
-
-
-def _finite_points(values: np.ndarray, name: str, shape_text: str, ok) -> np.ndarray:
-    """``values`` as a float array, or a ValueError naming ``name`` if empty, misshapen or not finite."""
-    try:
-        array = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"{name} must be numbers of shape {shape_text}, got {type(values).__name__}."
-        ) from exc
-    if array.size == 0 or not ok(array):
-        raise ValueError(f"{name} must be a non-empty array of shape {shape_text}, got shape {array.shape}.")
-    if not np.all(np.isfinite(array)):
-        count = int(np.sum(~np.isfinite(array)))
-        raise ValueError(
-            f"{name} contains {count} NaN or infinite values: every latent point must be finite."
-        )
-    return array
+    """``array`` as ``(n, 28, 28)`` images to draw: bytes 0..255, or floats in [0, 1]."""
+    return checks.images(array, name, dtype="any").reshape(-1, *IMAGE_SHAPE)
 
 
 def show_digit_grid(
@@ -83,8 +55,7 @@ def show_digit_grid(
 ) -> plt.Figure:
     """A grid of digits, with an optional caption (a label or any text) under each one."""
     images = _images(images)
-    if isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1:
-        raise ValueError(f"ncols must be a positive integer, got {ncols!r}.")
+    checks.integer(ncols, "ncols", 1)
     if labels is not None and len(labels) < len(images):
         raise ValueError(f"labels has {len(labels)} captions for {len(images)} images; give one per image.")
     nrows = int(np.ceil(len(images) / ncols))
@@ -206,7 +177,7 @@ def plot_latent_2d(
     point_size: float = 3.0,
 ) -> plt.Axes:
     """A 2-D scatter of codes coloured by digit, with each digit's label at its median point."""
-    points = _finite_points(points, "points", "(n, 2)", lambda a: a.ndim == 2 and a.shape[1] == 2)
+    points = checks.points(points, "points", 2)
     labels = np.asarray(labels)
     if labels.shape != (len(points),):
         raise ValueError(f"labels must have shape ({len(points)},), one per point; got {labels.shape}.")
@@ -293,8 +264,7 @@ def show_latent_grid(
     axis_labels: tuple[str, str] = ("z[0]", "z[1]"),
 ) -> plt.Figure:
     """Decoded digits tiled into one image, one per point of a 2-D latent grid (rows: y from high to low)."""
-    grid_x = _finite_points(grid_x, "grid_x", "(columns,)", lambda a: a.ndim == 1)
-    grid_y = _finite_points(grid_y, "grid_y", "(rows,)", lambda a: a.ndim == 1)
+    grid_x, grid_y = checks.points(grid_x, "grid_x"), checks.points(grid_y, "grid_y")
     rows, cols = len(grid_y), len(grid_x)
     decoded = _images(decoded, "decoded")
     if len(decoded) != rows * cols:
@@ -316,81 +286,50 @@ def show_latent_grid(
     return fig
 
 
-def show_architecture(
-    stages: Sequence[tuple[str, int, str]], title: str = "", encoder_stages: int | None = None
-) -> plt.Figure:
-    """An hourglass diagram of an autoencoder: one bar per stage, height growing with its size.
+def show_architecture(stages: Sequence[tuple[str, int, str]], title: str = "") -> plt.Figure:
+    """An autoencoder as a row of bars, one per stage, each as tall as its number of values.
 
-    ``stages`` are ``(label, size, kind)`` with kind ``"layer"``, ``"code"``, ``"posterior"`` (a VAE's mean
-    and log-variance, drawn as two bars) or ``"sampling"`` (the reparameterisation ``z = mu + sigma * eps``).
-    The first ``encoder_stages`` stages are bracketed as the encoder, the rest after the code as the decoder.
+    ``stages`` are ``(label, size, kind)``, kind ``"layer"``, ``"code"``, ``"posterior"`` (a VAE's mean and
+    log-variance) or ``"sampling"`` (its code, ``z = mu + sigma * eps``). The stages up to the code (or the
+    posterior) are bracketed as the encoder, those after it as the decoder. A floor keeps small stages visible.
     """
-    if not stages:
-        raise ValueError("stages must list at least one (label, size, kind) stage.")
-    kinds = {"layer", "code", "posterior", "sampling"}
+    kinds = {"layer": "C0", "code": "C3", "posterior": "C3", "sampling": "C1"}
     for label, size, kind in stages:
         if kind not in kinds or not (isinstance(size, int | np.integer) and size > 0):
             raise ValueError(
                 f"stage {label!r}: expected a kind in {sorted(kinds)} and a size > 0, got {kind!r}, {size!r}."
             )
+    code = next((i for i, (_, _, kind) in enumerate(stages) if kind in ("code", "posterior")), None)
+    if code is None:
+        raise ValueError("stages must include the code: a stage of kind 'code' or 'posterior'.")
     largest = max(size for _, size, _ in stages)
     fig, ax = plt.subplots(figsize=(max(6.0, 1.25 * len(stages)), 3.6))
-    colours = {"layer": "C0", "code": "C3", "posterior": "C3", "sampling": "C1"}
-    edges = []
-    for index, (label, size, kind) in enumerate(stages):
-        x = 1.5 * index
-        height = 0.5 + 2.5 * np.log(size) / np.log(max(largest, 2))
-        if kind == "sampling":
-            ax.add_patch(plt.Circle((x, 0), 0.3, color=colours[kind], alpha=0.85))
-            ax.text(x, 0, "z", ha="center", va="center", fontsize=12, color="white", weight="bold")
-            ax.text(x, 0.45, "z = μ + σ·ε", ha="center", va="bottom", fontsize=10, color="C1")
-            ax.annotate(
-                "ε ~ N(0, I)",
-                xy=(x, -0.33),
-                xytext=(x, -1.45),
-                ha="center",
-                fontsize=10,
-                arrowprops={"arrowstyle": "->", "color": "C1"},
-            )
-            top = 0.3
-        elif kind == "posterior":
-            for offset, text in ((0.45, "μ"), (-0.45, "log σ²")):
-                ax.add_patch(
-                    plt.Rectangle((x - 0.17, offset - 0.35), 0.34, 0.7, color=colours[kind], alpha=0.85)
-                )
-                ax.text(x + 0.25, offset, text, va="center", fontsize=10)
-            top = 0.8
-        else:
-            ax.add_patch(
-                plt.Rectangle((x - 0.17, -height / 2), 0.34, height, color=colours[kind], alpha=0.85)
-            )
-            top = height / 2
-        edges.append((x, top))
-        ax.text(x, -1.75 if kind != "sampling" else -1.95, label, ha="center", va="top", fontsize=10)
-    for (x0, top0), (x1, top1) in zip(edges, edges[1:], strict=False):
-        ax.fill(
-            [x0 + 0.17, x1 - 0.17, x1 - 0.17, x0 + 0.17], [top0, top1, -top1, -top0], color="0.85", zorder=0
+    tops = []
+    for x, (label, size, kind) in enumerate(stages):
+        height = max(3.0 * size / largest, 0.08)
+        ax.add_patch(
+            plt.Rectangle((1.5 * x - 0.17, -height / 2), 0.34, height, color=kinds[kind], alpha=0.85)
         )
-    if encoder_stages:
-        code_index = encoder_stages
-        for start, stop, name in (
-            (0, code_index - 1, "encoder"),
-            (code_index + 1, len(stages) - 1, "decoder"),
-        ):
-            if start <= stop:
-                ax.annotate(
-                    "",
-                    xy=(1.5 * start - 0.2, 1.85),
-                    xytext=(1.5 * stop + 0.2, 1.85),
-                    arrowprops={"arrowstyle": "-", "color": "0.4"},
-                )
-                ax.text(
-                    1.5 * (start + stop) / 2, 1.95, name, ha="center", va="bottom", fontsize=11, color="0.3"
-                )
-    ax.set_xlim(-0.8, 1.5 * (len(stages) - 1) + 0.8)
-    ax.set_ylim(-2.6, 2.4)
+        tops.append(height / 2)
+        ax.text(1.5 * x, -1.75, label, ha="center", va="top", fontsize=10)
+        if kind == "sampling":
+            ax.text(
+                1.5 * x,
+                height / 2 + 0.1,
+                "z = μ + σ·ε\nε ~ N(0, I)",
+                ha="center",
+                va="bottom",
+                fontsize=10,
+                color="C1",
+            )
+    for x, (top, next_top) in enumerate(zip(tops, tops[1:], strict=False)):
+        left, right = 1.5 * x + 0.17, 1.5 * (x + 1) - 0.17
+        ax.fill([left, right, right, left], [top, next_top, -next_top, -top], color="0.85", zorder=0)
+    decoder_start = code + 1 + (stages[code][2] == "posterior")
+    for start, stop, name in ((0, code, "encoder"), (decoder_start, len(stages) - 1, "decoder")):
+        ax.plot([1.5 * start - 0.2, 1.5 * stop + 0.2], [1.85, 1.85], color="0.4", lw=1)
+        ax.text(0.75 * (start + stop), 1.95, name, ha="center", va="bottom", fontsize=11, color="0.3")
+    ax.set(xlim=(-0.8, 1.5 * (len(stages) - 1) + 0.8), ylim=(-2.6, 2.4), title=title)
     ax.axis("off")
-    if title:
-        ax.set_title(title)
     fig.tight_layout()
     return fig

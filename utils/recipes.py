@@ -1,4 +1,4 @@
-"""Every trained model the series uses, how it is trained, and the one way notebooks get it.
+"""Every trained model the series uses, how it is trained, and the one way a notebook gets it.
 
 ``trained_model(name)`` returns a model ready to use, from the first source that has it:
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
-from utils import config, data, metrics, models, training, weights
+from utils import config, metrics, models, preprocessing, saving, training, weights
 
 # Notebook 08's noise: the strength, and the seeds of the fixed validation and test noise.
 DENOISING_SIGMA = 0.5
@@ -23,6 +23,9 @@ VALIDATION_NOISE_SEED = 2
 TEST_NOISE_SEED = 3
 # The denoiser is wider than notebook 02's model; this width keeps its float16 weights under 5 MB.
 DENOISER_HIDDEN_UNITS = (896, 448)
+# Notebook 06's convolutional model: 25 epochs fit 10 minutes on a 2-core CPU, and XLA is off because
+# XLA-compiled convolutions ran slower there than oneDNN's (`make bench`).
+CONV_SETTINGS = {"epochs": 25, "jit_compile": False}
 
 
 @dataclass(frozen=True)
@@ -52,50 +55,43 @@ def _variational(latent_dim: int) -> Callable[[], keras.Model]:
     return lambda: models.build_variational_autoencoder(latent_dim, seed=config.SEED)[2]
 
 
-RECIPES = {
-    recipe.name: recipe
-    for recipe in [
-        Recipe(
-            "dense_autoencoder_32d",
-            3,
-            "notebook 02's dense autoencoder, trained as in notebook 03",
-            _dense(32),
-        ),
-        Recipe(
-            "dense_autoencoder_32d_mse",
-            3,
-            "the same model and settings, trained on mean squared error (notebook 03's comparison)",
-            _dense(32),
-            {"loss": "mse"},
-        ),
-        Recipe(
-            "dense_autoencoder_16d", 7, "notebook 02's design with a 16-number code (notebook 07)", _dense(16)
-        ),
-        Recipe(
-            "dense_autoencoder_64d", 7, "notebook 02's design with a 64-number code (notebook 07)", _dense(64)
-        ),
-        Recipe(
-            "conv_autoencoder_32d",
-            6,
-            "notebook 06's convolutional autoencoder",
-            lambda: models.build_conv_autoencoder()[2],
-            training.CONV_SETTINGS,
-            backend="tensorflow",
-        ),
-        Recipe(
-            "denoising_autoencoder_64d",
-            8,
-            f"notebook 08's denoiser: noisy inputs (sigma {DENOISING_SIGMA}, fresh every epoch), clean targets",
-            _dense(64, DENOISER_HIDDEN_UNITS),
-            {"epochs": 45},
-            denoising=True,
-        ),
-        Recipe("variational_autoencoder_2d", 10, "notebook 10's VAE with a 2-number code", _variational(2)),
-        Recipe(
-            "variational_autoencoder_32d", 10, "notebook 10's VAE with a 32-number code", _variational(32)
-        ),
-    ]
-}
+_ALL = [
+    Recipe(
+        "dense_autoencoder_32d", 3, "notebook 02's dense autoencoder, trained as in notebook 03", _dense(32)
+    ),
+    Recipe(
+        "dense_autoencoder_32d_mse",
+        3,
+        "the same model and settings, trained on mean squared error (notebook 03's comparison)",
+        _dense(32),
+        {"loss": "mse"},
+    ),
+    Recipe(
+        "dense_autoencoder_16d", 7, "notebook 02's design with a 16-number code (notebook 07)", _dense(16)
+    ),
+    Recipe(
+        "dense_autoencoder_64d", 7, "notebook 02's design with a 64-number code (notebook 07)", _dense(64)
+    ),
+    Recipe(
+        "conv_autoencoder_32d",
+        6,
+        "notebook 06's convolutional autoencoder",
+        lambda: models.build_conv_autoencoder()[2],
+        CONV_SETTINGS,
+        backend="tensorflow",
+    ),
+    Recipe(
+        "denoising_autoencoder_64d",
+        8,
+        f"notebook 08's denoiser: noisy inputs (sigma {DENOISING_SIGMA}, fresh every epoch), clean targets",
+        _dense(64, DENOISER_HIDDEN_UNITS),
+        {"epochs": 45},
+        denoising=True,
+    ),
+    Recipe("variational_autoencoder_2d", 10, "notebook 10's VAE with a 2-number code", _variational(2)),
+    Recipe("variational_autoencoder_32d", 10, "notebook 10's VAE with a 32-number code", _variational(32)),
+]
+RECIPES = {recipe.name: recipe for recipe in _ALL}
 
 
 def get(name: str) -> Recipe:
@@ -105,45 +101,44 @@ def get(name: str) -> Recipe:
     return RECIPES[name]
 
 
-def test_inputs(recipe: Recipe, prepared: training.PreparedMnist) -> np.ndarray:
+def test_inputs(recipe: Recipe, prepared: preprocessing.PreparedMnist) -> np.ndarray:
     """What the model is fed at test time: the test images, with notebook 08's fixed noise for the denoiser."""
     if recipe.denoising:
-        return data.add_gaussian_noise(prepared.x_test, DENOISING_SIGMA, seed=TEST_NOISE_SEED)
+        return preprocessing.add_gaussian_noise(prepared.x_test, DENOISING_SIGMA, seed=TEST_NOISE_SEED)
     return prepared.x_test
 
 
-def evaluate(model: keras.Model, recipe: Recipe, prepared: training.PreparedMnist) -> dict[str, float]:
+def evaluate(model: keras.Model, recipe: Recipe, prepared: preprocessing.PreparedMnist) -> dict[str, float]:
     """Mean test MSE, PSNR and SSIM of ``model`` against the clean test images."""
     rebuilt = model.predict(test_inputs(recipe, prepared), batch_size=1024, verbose=0)
     return metrics.summarize(metrics.reconstruction_metrics(prepared.x_test, np.clip(rebuilt, 0, 1)))
 
 
-def train(recipe: Recipe, prepared: training.PreparedMnist, verbose: bool = True):
+def train(recipe: Recipe, prepared: preprocessing.PreparedMnist, verbose: bool = True):
     """Seed, build and train ``recipe`` from scratch; returns ``(model, record)`` (nothing is saved)."""
     keras.utils.set_random_seed(config.SEED)
     model = recipe.build()
     settings = recipe.training_settings()
+    inputs, targets, validation_inputs = prepared.x_train, prepared.x_train, prepared.x_val
     if recipe.denoising:
-        inputs = training.NoisyImages(prepared.x_train, DENOISING_SIGMA, batch_size=settings.batch_size)
-        targets = None
-        validation_inputs = data.add_gaussian_noise(
+        inputs, targets = (
+            training.NoisyImages(prepared.x_train, DENOISING_SIGMA, batch_size=settings.batch_size),
+            None,
+        )
+        validation_inputs = preprocessing.add_gaussian_noise(
             prepared.x_val, DENOISING_SIGMA, seed=VALIDATION_NOISE_SEED
         )
-    else:
-        inputs, targets, validation_inputs = prepared.x_train, prepared.x_train, prepared.x_val
-    record = training.train_autoencoder(
-        model, inputs, targets, (validation_inputs, prepared.x_val), settings, verbose=verbose
-    )
-    return model, record
+    validation = (validation_inputs, prepared.x_val)
+    return model, training.train_autoencoder(model, inputs, targets, validation, settings, verbose=verbose)
 
 
 def trained_model(
-    name: str, prepared: training.PreparedMnist | None = None, verbose: bool = True
-) -> tuple[keras.Model, training.TrainingRecord]:
+    name: str, prepared: preprocessing.PreparedMnist | None = None, verbose: bool = True
+) -> tuple[keras.Model, saving.TrainingRecord]:
     """The trained model ``name`` and its record: saved by a notebook, else shipped, else trained now."""
     recipe = get(name)
     use_shipped = not config.from_scratch() and weights.entry(name) is not None
-    saved = training.load_saved(
+    saved = saving.load(
         name, recipe.build, "using the shipped weights instead" if use_shipped else "training it again"
     )
     if saved is not None:
@@ -153,11 +148,10 @@ def trained_model(
         model = recipe.build()
         shipped = weights.load_into(model, name)
         if shipped is not None:
-            record = training.TrainingRecord(**shipped["training"])
+            record = saving.TrainingRecord(**shipped["training"])
             print(f"Loaded the shipped weights of {name} ({record.epochs_run} epochs, checked by sha256).")
             return model, record
     print(f"Training {name} now ({recipe.description}).")
-    prepared = prepared or training.prepare_mnist()
-    model, record = train(recipe, prepared, verbose=verbose)
-    training.save_trained(name, model, record)
+    model, record = train(recipe, prepared or preprocessing.prepare_mnist(), verbose=verbose)
+    saving.save(name, model, record)
     return model, record

@@ -15,13 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from utils.data import sha256_file, write_atomically
+from utils.files import sha256_file
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 MANIFEST_PATH = WEIGHTS_DIR / "manifest.json"
 MANIFEST_FORMAT = 1
-MAX_FILE_BYTES = 5 * 1024 * 1024
-MAX_TOTAL_BYTES = 25 * 1024 * 1024
 
 
 class ShippedWeightsError(ValueError):
@@ -38,13 +36,6 @@ def read_manifest(path: Path = MANIFEST_PATH) -> dict:
             f"{path} has format {manifest.get('format')!r}, expected {MANIFEST_FORMAT}."
         )
     return manifest
-
-
-def write_manifest(manifest: dict, path: Path = MANIFEST_PATH) -> None:
-    """Write the manifest atomically, models sorted by name."""
-    manifest = {**manifest, "models": dict(sorted(manifest["models"].items()))}
-    text = json.dumps(manifest, indent=1).encode() + b"\n"
-    write_atomically(path, lambda handle: handle.write(text))
 
 
 def entry(name: str, folder: Path = WEIGHTS_DIR) -> dict | None:
@@ -98,24 +89,3 @@ def load_into(model, name: str, folder: Path = WEIGHTS_DIR) -> dict | None:
         )
     model.set_weights(arrays)
     return record
-
-
-def save_arrays(model, name: str, dtype: str, folder: Path = WEIGHTS_DIR) -> dict:
-    """Write ``model``'s weights as ``NAME.npz`` in ``dtype``, atomically; return file, sha256, size."""
-    if dtype not in ("float16", "float32"):
-        raise ValueError(f"dtype must be 'float16' or 'float32', got {dtype!r}.")
-    arrays = {
-        f"w{index:03d}": np.asarray(weight, dtype=dtype) for index, weight in enumerate(model.get_weights())
-    }
-    path = folder / f"{name}.npz"
-    write_atomically(path, lambda handle: np.savez_compressed(handle, **arrays))
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise ShippedWeightsError(f"{path.name} is {size / 1e6:.2f} MB; shipped files must stay under 5 MB.")
-    return {
-        "file": path.name,
-        "sha256": sha256_file(path),
-        "bytes": size,
-        "dtype": dtype,
-        "arrays": len(arrays),
-    }

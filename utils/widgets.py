@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from utils import config, plotting
-from utils.data import IMAGE_SHAPE
+from utils import checks, config, plotting
+from utils.checks import IMAGE_SHAPE
 
 Decode = Callable[[np.ndarray], np.ndarray]
 
@@ -29,17 +29,6 @@ def digit_png(image: np.ndarray, scale: int = 6) -> bytes:
     return buffer.getvalue()
 
 
-def _check_points(points: np.ndarray, name: str) -> np.ndarray:
-    points = np.asarray(points, dtype=np.float32)
-    if points.ndim != 2 or points.shape[1] != 2 or len(points) == 0:
-        raise ValueError(
-            f"{name} must be latent points of shape (n, 2) with n >= 1, got shape {points.shape}."
-        )
-    if not np.all(np.isfinite(points)):
-        raise ValueError(f"{name} contains NaN or infinity: latent points must be finite numbers.")
-    return points
-
-
 def latent_explorer(decode: Decode, anchors: np.ndarray, anchor_names: list[str], limit: float = 3.0):
     """Sliders that decode any point of a 2-D latent space, and a slider that walks between two anchors.
 
@@ -47,19 +36,18 @@ def latent_explorer(decode: Decode, anchors: np.ndarray, anchor_names: list[str]
     images (e.g. the encoder's means for one test image of each digit), named by ``anchor_names``. Returns the
     widget to display, or, in a headless run, a static figure of the same two views.
     """
-    anchors = _check_points(anchors, "anchors")
+    anchors = checks.points(anchors, "anchors", 2).astype(np.float32)
     if len(anchor_names) != len(anchors) or len(anchors) < 2:
         raise ValueError(
             f"anchor_names must name each of at least two anchors; got {len(anchor_names)} names for {len(anchors)}."
         )
-    if not limit > 0:
-        raise ValueError(f"limit must be a positive number, got {limit!r}.")
+    limit = checks.number(limit, "limit", low=0, low_open=True)
     if config.headless():
         return _static_views(decode, anchors, anchor_names, limit)
     import ipywidgets as widgets
 
     def decoded(point) -> bytes:
-        return digit_png(decode(_check_points(np.array([point]), "point"))[0])
+        return digit_png(decode(checks.points([point], "point", 2).astype(np.float32))[0])
 
     z0 = widgets.FloatSlider(
         value=0.0, min=-limit, max=limit, step=0.05, description="z[0]", continuous_update=True

@@ -7,9 +7,9 @@ import math
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT
+
 SCRIPT = ROOT / "scripts" / "multihost_train.py"
 
 

@@ -27,10 +27,9 @@ import nbformat
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
+from tests.conftest import NOTEBOOKS, ROOT, notebook_id
 from utils import config
 
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's package, installed by `make setup`
 CHROMIUM_ARGS = [
     "--headless",
@@ -293,7 +292,7 @@ def explorer_outputs(panel: Locator) -> Locator:
     )
 
 
-@pytest.mark.parametrize("path", selected_notebooks(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", selected_notebooks(), ids=notebook_id)
 def test_restart_and_run_all_in_jupyterlab(path, lab, browser, screenshots):
     relative = path.relative_to(ROOT).as_posix()
     committed = sha256(path)

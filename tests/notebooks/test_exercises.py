@@ -8,23 +8,21 @@ backends: nbval (``make test``) runs each notebook on its default backend.
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+from tests.conftest import NOTEBOOKS, execute_notebook, notebook_id
+
 EXERCISE = re.compile(r"^\*\*Exercise (\d+)\.\*\*", re.M)
 HINT = re.compile(r"<details><summary>Hint</summary>\s*\n(.+?)\n\s*</details>", re.S)
 SOLUTION = re.compile(
     r"<details><summary>Solution</summary>\s*\n\s*```python\n(.+?)\n```(.*?)</details>", re.S
 )
-DEFAULT_BACKEND = re.compile(r'os\.environ\.setdefault\("KERAS_BACKEND", "(\w+)"\)')
+DEFAULT_BACKEND = re.compile(r'course\.setup\(backend="(\w+)"')
 
 
 def markdown_cells(path: Path) -> list[str]:
@@ -57,7 +55,7 @@ def default_backend(path: Path) -> str:
     return found.group(1)
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=notebook_id)
 def test_every_exercise_has_a_hint_and_a_hidden_solution(path):
     texts = markdown_cells(path)
     found = exercises(path)
@@ -82,12 +80,12 @@ def test_every_exercise_has_a_hint_and_a_hidden_solution(path):
     assert headings[-1] == "## Summary", "the Summary (and the link to the next notebook) close the notebook"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=notebook_id)
 def test_every_notebook_has_a_predict_then_run_question(path):
     assert any("**Predict, then run.**" in text for text in markdown_cells(path)), path.name
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=notebook_id)
 def test_solutions_run_on_the_other_backend(path, tmp_path):
     notebook = nbformat.read(path, as_version=4)
     solutions = [SOLUTION.search(text).group(1) for text in exercises(path)]
@@ -96,19 +94,9 @@ def test_solutions_run_on_the_other_backend(path, tmp_path):
         cell.metadata["tags"] = ["solution"]
         notebook.cells.append(cell)
     other = {"jax": "tensorflow", "tensorflow": "jax"}[default_backend(path)]
-    env = {
-        **os.environ,
-        "KERAS_BACKEND": other,
-        "AE_QUICK": "1",
-        "AE_HEADLESS": "1",
-        "AE_OUTPUT_DIR": str(tmp_path),
-        "MPLBACKEND": "Agg",
-    }
-    client = NotebookClient(
-        notebook, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
-    )
+    env = {"KERAS_BACKEND": other, "AE_QUICK": "1", "AE_HEADLESS": "1", "AE_OUTPUT_DIR": str(tmp_path)}
     try:
-        client.execute(env=env)
+        execute_notebook(notebook, env=env, cwd=path.parent)
     except CellExecutionError as error:
         pytest.fail(f"{path.name} on {other} with its solutions appended failed:\n{str(error)[-3000:]}")
     setup_cell = next(cell for cell in notebook.cells if cell.cell_type == "code")

@@ -1,0 +1,38 @@
+"""Promises about the repository as a whole: the pinned stacks agree, and the README shows the two commands."""
+
+from __future__ import annotations
+
+import re
+
+from tests.conftest import NOTEBOOKS, ROOT
+
+
+def pins(text: str, pattern: str) -> dict[str, str]:
+    return {
+        name.lower().replace("_", "-"): version for name, version in re.findall(pattern, text, re.MULTILINE)
+    }
+
+
+def test_environment_yml_mirrors_requirements():
+    requirements = pins((ROOT / "requirements.txt").read_text(), r"^([A-Za-z0-9_.-]+)==([^\s#]+)")
+    environment = (ROOT / "environment.yml").read_text()
+    mirrored = pins(environment, r"^\s+- ([A-Za-z0-9_.-]+)==?([^\s#=]+)$")
+    mirrored.pop("python", None)
+    assert mirrored == requirements
+    assert "python=3.11" in environment
+
+
+def test_readme_and_ci_use_the_two_commands():
+    readme = (ROOT / "README.md").read_text()
+    assert "make run" in readme and "make test" in readme
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    for notebook in NOTEBOOKS:
+        assert f"notebooks/{notebook.name}" in readme, f"README does not link {notebook.name}"
+
+
+def test_readme_names_only_the_one_repository():
+    from tests.notebooks.test_structure import repository_address
+
+    address = repository_address()
+    for other in re.findall(r"https://github\.com/[\w.-]+/[\w.-]+", (ROOT / "README.md").read_text()):
+        assert other == address, f"README names another repository: {other}"

@@ -1,0 +1,96 @@
+"""Atomic writes, checksums, and the clean-up of what interrupted writes leave behind."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import subprocess
+import sys
+
+import pytest
+
+from utils import files
+
+
+def test_sha256_file_is_the_sha256_of_the_bytes(tmp_path):
+    path = tmp_path / "blob.bin"
+    content = os.urandom(3 << 20)  # more than one read chunk
+    path.write_bytes(content)
+    assert files.sha256_file(path) == hashlib.sha256(content).hexdigest()
+
+
+def test_write_atomically_writes_the_file_and_leaves_no_part(tmp_path):
+    path = tmp_path / "new" / "folder" / "notes.txt"
+    files.write_atomically(path, lambda handle: handle.write(b"first\n"))
+    assert path.read_bytes() == b"first\n"
+    assert oct(path.stat().st_mode & 0o777) == oct(0o644), "readable like any other file"
+    files.write_atomically(path, lambda handle: handle.write(b"second\n"))
+    assert path.read_bytes() == b"second\n"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["notes.txt"]
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_no_part(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"old\n")
+
+    def fail_halfway(handle):
+        handle.write(b"half of the new")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        files.write_atomically(path, fail_halfway)
+    assert path.read_bytes() == b"old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_write_atomically_refuses_a_folder_in_place_of_the_file(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.mkdir()
+    with pytest.raises(IsADirectoryError, match=f"{path} is a folder, so no file can be written there"):
+        files.write_atomically(path, lambda handle: handle.write(b"x"))
+    assert path.is_dir() and list(tmp_path.iterdir()) == [path]
+
+
+def test_part_files_are_named_after_the_target_and_the_process(tmp_path):
+    path = tmp_path / "model.keras"
+    assert files.part_file_prefix(path) == f".model.keras.{os.getpid()}."
+    temporary = files.temporary_beside(path, suffix=".part.keras")
+    assert temporary.parent == tmp_path and temporary.name.startswith(files.part_file_prefix(path))
+    assert temporary.name.endswith(".part.keras") and temporary.stat().st_size == 0
+
+
+def test_remove_stale_parts_removes_only_those_of_finished_processes(tmp_path):
+    path = tmp_path / "model.keras"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    dead_pid = int(dead.stdout)  # a process that has ended, so its parts are leftovers
+    stale = [
+        tmp_path / f".model.keras.{dead_pid}.abc123.part",
+        tmp_path / f".model.keras.{dead_pid}.x.part.keras",
+    ]
+    for leftover in stale:
+        leftover.write_bytes(b"half")
+    mine = files.temporary_beside(path)  # this process is alive: its part may still be in use
+    other_target = tmp_path / f".other.keras.{dead_pid}.abc123.part"
+    other_target.write_bytes(b"not ours")
+    assert sorted(files.remove_stale_parts(path)) == sorted(stale)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([mine.name, other_target.name])
+    assert files.remove_stale_parts(tmp_path / "missing-folder" / "x.npz") == []
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (
+            OSError(errno.EROFS, "Read-only file system", "/home/me/.cache"),
+            "Read-only file system: /home/me/.cache",
+        ),
+        (OSError(errno.ENOSPC, "No space left on device"), "No space left on device"),
+        (
+            NotADirectoryError("/tmp/notes.txt is a file, not a folder"),
+            "/tmp/notes.txt is a file, not a folder",
+        ),
+    ],
+)
+def test_describe_os_error_gives_the_reason_and_the_file(error, expected):
+    assert files.describe_os_error(error) == expected

@@ -1,0 +1,215 @@
+"""The series' figures on real digits: every text is large enough for a projector, and legends keep off the data."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+from matplotlib.text import Text
+
+from utils import plotting, preprocessing
+
+HISTORY = {
+    "loss": [0.2, 0.1, 0.09],
+    "val_loss": [0.21, 0.11, 0.1],
+    "mse": [0.05, 0.02, 0.01],
+    "val_mse": [0.06, 0.03, 0.02],
+}
+GRID = np.linspace(-2, 2, 15)
+# Every figure the series draws, built from real digits (images, labels).
+FIGURES = {
+    "digit grid": lambda images, labels: plotting.show_digit_grid(images[:30], labels=labels[:30]),
+    "image rows": lambda images, labels: plotting.show_image_rows(
+        {"original": images[:10], "noisy": preprocessing.add_gaussian_noise(images[:10], 0.3, seed=0)},
+        captions={"original": [f"t={t:.1f}" for t in np.linspace(0, 1, 10)]},
+    ),
+    "reconstructions": lambda images, labels: plotting.show_reconstructions(
+        images[:8], images[8:16], "title"
+    ),
+    "learning curves": lambda images, labels: plotting.plot_learning_curves(HISTORY),
+    "latent 2-d": lambda images, labels: (
+        plotting.plot_latent_2d(images[:, :2] * 10 + labels[:, None], labels).figure
+    ),
+    "class balance": lambda images, labels: plotting.plot_class_balance(labels, labels[:100]),
+    "histograms": lambda images, labels: (
+        plotting.plot_histograms({"pixels": images.ravel()}, bins=30, log=True).figure
+    ),
+    "latent grid": lambda images, labels: plotting.show_latent_grid(
+        np.tile(images[:1], (225, 1)), GRID, GRID[::-1]
+    ),
+    "architecture": lambda images, labels: plotting.show_architecture(
+        [
+            ("784\npixels", 784, "layer"),
+            ("2 + 2\nμ, log σ²", 4, "posterior"),
+            ("2\ncode", 2, "sampling"),
+            ("784\nsigmoid", 784, "layer"),
+        ]
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def digits(mnist):
+    (x_train, y_train), _ = mnist
+    images, labels = preprocessing.stratified_subset(x_train, y_train, 300, seed=0)
+    return preprocessing.flatten_images(preprocessing.scale_images(images)), labels
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_every_text_is_readable_on_a_projector(digits, name):
+    plotting.set_style()
+    figure = FIGURES[name](*digits)
+    try:
+        texts = [t for t in figure.findobj(Text) if t.get_visible() and t.get_text().strip()]
+        assert texts, name
+        small = sorted(
+            {(t.get_text(), t.get_fontsize()) for t in texts if t.get_fontsize() < plotting.MIN_FONT_SIZE}
+        )
+        assert not small, f"{name}: text below {plotting.MIN_FONT_SIZE} pt: {small[:5]}"
+    finally:
+        plotting.plt.close(figure)
+
+
+def test_the_class_balance_legend_stays_off_the_bars(digits):
+    _, labels = digits
+    figure = plotting.plot_class_balance(labels, labels[:100])
+    figure.canvas.draw()
+    ax = figure.axes[0]
+    legend = ax.get_legend().get_window_extent()
+    for bar in ax.patches:
+        assert not legend.overlaps(bar.get_window_extent()), "the legend covers a bar"
+    plotting.plt.close(figure)
+
+
+def test_digit_labels_of_a_latent_scatter_do_not_overlap(digits):
+    """On a PCA projection of real digits, several class medians nearly coincide; their labels must not."""
+    from sklearn.decomposition import PCA
+
+    images, labels = digits
+    points = PCA(n_components=2, random_state=0).fit_transform(images)
+    medians = np.array([np.median(points[labels == d], axis=0) for d in range(10)])
+    extent = np.ptp(points, axis=0)
+    closest = min(
+        np.hypot(*((medians[i] - medians[j]) / extent)) for i in range(10) for j in range(i + 1, 10)
+    )
+    assert closest < 0.07, "the data must have crowded medians for this test to mean anything"
+    ax = plotting.plot_latent_2d(points, labels)
+    spots = np.array([text.get_position() for text in ax.texts])
+    assert len(spots) == 10
+    gaps = [np.hypot(*((spots[i] - spots[j]) / extent)) for i in range(10) for j in range(i + 1, 10)]
+    assert min(gaps) >= 0.069
+    assert np.abs((spots - medians) / extent).max() < 0.1, "each label stays near its digit's median"
+    plotting.plt.close(ax.figure)
+
+
+def test_the_architecture_brackets_encoder_and_decoder():
+    figure = plotting.show_architecture(
+        [("784", 784, "layer"), ("256", 256, "layer"), ("32\ncode", 32, "code"), ("784", 784, "layer")]
+    )
+    texts = [text.get_text() for text in figure.axes[0].texts]
+    assert texts.count("encoder") == 1 and texts.count("decoder") == 1
+    plotting.plt.close(figure)
+
+
+def test_save_fig_writes_a_png_under_outputs(digits, quick_outputs):
+    images, _ = digits
+    figure = plotting.show_digit_grid(images[:10])
+    plotting.save_fig(figure, "ten_digits")
+    plotting.plt.close(figure)
+    saved = quick_outputs / "figures" / "ten_digits.png"
+    assert saved.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def with_nan_rows(points: np.ndarray, rows: list[int]) -> np.ndarray:
+    poisoned = points.astype(np.float64)
+    poisoned[rows] = np.nan
+    return poisoned
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "expected"),
+    [
+        (lambda i, y: plotting.show_digit_grid(i[:0]), ValueError, "images is empty"),
+        (
+            lambda i, y: plotting.show_digit_grid(i[:10], labels=y[:5]),
+            ValueError,
+            "labels has 5 captions for 10 images",
+        ),
+        (lambda i, y: plotting.show_digit_grid(i[:10], ncols=0), ValueError, "ncols must be at least 1"),
+        (lambda i, y: plotting.plot_learning_curves({}), ValueError, "history has no values"),
+        (
+            lambda i, y: plotting.plot_learning_curves({"loss": [], "val_loss": []}),
+            ValueError,
+            "history has no values",
+        ),
+        (lambda i, y: plotting.plot_learning_curves([0.2, 0.1]), TypeError, "history must be a dict"),
+        (
+            lambda i, y: plotting.plot_learning_curves({"loss": [0.2, np.nan], "val_loss": [0.2, 0.1]}),
+            ValueError,
+            r"history\['loss'\] must hold one finite number per epoch",
+        ),
+        (
+            lambda i, y: plotting.plot_latent_2d(with_nan_rows(np.zeros((100, 2)), [7]), y[:100]),
+            ValueError,
+            "points contains 2 NaN",
+        ),
+        (
+            lambda i, y: plotting.plot_latent_2d(np.zeros((100, 2)), y[:99]),
+            ValueError,
+            r"labels must have shape \(100,\)",
+        ),
+        (
+            lambda i, y: plotting.show_latent_grid(i[:4], np.array([0.0, np.nan]), np.array([0.0, 1.0])),
+            ValueError,
+            "grid_x contains 1 NaN",
+        ),
+        (
+            lambda i, y: plotting.show_latent_grid(i[:3], np.zeros(2), np.zeros(2)),
+            ValueError,
+            "decoded has 3 images, expected",
+        ),
+        (lambda i, y: plotting.show_image_rows({}), ValueError, "rows must be a non-empty dict"),
+        (
+            lambda i, y: plotting.show_image_rows({"a": i[:3], "b": i[:2]}),
+            ValueError,
+            "row 'b' has 2 images, expected 3",
+        ),
+        (
+            lambda i, y: plotting.show_architecture([("x", 0, "layer")]),
+            ValueError,
+            "stage 'x': expected a kind",
+        ),
+        (
+            lambda i, y: plotting.show_architecture([("784", 784, "layer")]),
+            ValueError,
+            "stages must include the code",
+        ),
+        (lambda i, y: plotting.plot_histograms({"empty": []}), ValueError, "series must be a non-empty dict"),
+    ],
+    ids=[
+        "grid-empty",
+        "grid-few-labels",
+        "grid-ncols-0",
+        "curves-no-history",
+        "curves-empty-history",
+        "curves-not-a-dict",
+        "curves-nan",
+        "scatter-nan",
+        "scatter-labels",
+        "latent-grid-nan",
+        "latent-grid-count",
+        "rows-empty",
+        "rows-uneven",
+        "architecture-size-0",
+        "architecture-no-code",
+        "histogram-empty",
+    ],
+)
+def test_figures_refuse_bad_arguments_by_name(digits, call, error, expected):
+    images, labels = digits
+    with pytest.raises(error, match=expected):
+        call(images, labels)
+    plotting.plt.close("all")
