@@ -1,4 +1,4 @@
-"""Train the series' dense autoencoder as a multi-host job: 2 processes on 127.0.0.1 (notebook 11).
+"""Train the series' dense autoencoder as a multi-host job: 2 processes on 127.0.0.1 (notebook 12).
 
 python scripts/multihost_train.py             # full mode: the whole training set, 3 epochs
 python scripts/multihost_train.py --quick     # or AE_QUICK=1: 5,120 images, 2 epochs
@@ -7,7 +7,7 @@ python scripts/multihost_train.py --report run.json   # also write every process
 One command is the whole job. It picks a free port for the coordinator, starts one worker process per
 "host", and waits for them, never longer than --timeout. Each worker joins the job with
 ``keras.distribution.initialize`` (which calls ``jax.distributed.initialize``), builds the same
-``keras.distribution.DataParallel`` as notebook 11 over every device of every process, and trains on its
+``keras.distribution.DataParallel`` as notebook 12 over every device of every process, and trains on its
 own share of the data. At the end it prints one line per process and exits 0 when every process finished
 and they agree on the final loss, 1 when one failed or they disagree, and 124 on timeout.
 
@@ -47,7 +47,7 @@ def worker_environment() -> dict[str, str]:
     """The launcher's environment with what a worker needs: JAX, one CPU device, the repository's utils."""
     env = dict(os.environ)
     env["KERAS_BACKEND"] = "jax"
-    # One device per process, whatever the caller set (notebook 11 splits its own CPU in two).
+    # One device per process, whatever the caller set (notebook 12 splits its own CPU in two).
     env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=1"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -45,7 +45,7 @@ def execute_notebook(
         options["config"] = Config({"KernelManager": {"transport": "ipc", "ip": str(sockets / "kernel")}})
     client = NotebookClient(notebook, timeout=timeout, resources={"metadata": {"path": str(cwd)}}, **options)
     try:
-        client.execute(env={**os.environ, "MPLBACKEND": "Agg", **(env or {})})
+        client.execute(env={**os.environ, **(env or {})})
     finally:
         shutil.rmtree(sockets, ignore_errors=True)
     return notebook

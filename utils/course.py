@@ -86,7 +86,7 @@ def describe_run() -> str:
 def setup(backend: str, cpu_devices: int = 1) -> None:
     """Use ``backend`` unless ``$KERAS_BACKEND`` names another, start it, set the plot style, say what runs.
 
-    ``cpu_devices=2`` shows JAX this CPU as two devices (notebook 11); JAX reads that once, when it starts.
+    ``cpu_devices=2`` shows JAX this CPU as two devices (notebook 12); JAX reads that once, when it starts.
     """
     os.environ.setdefault("KERAS_BACKEND", backend)
     chosen = config.backend_name()
@@ -109,4 +109,5 @@ def setup(backend: str, cpu_devices: int = 1) -> None:
             "or `pip install -r requirements.txt`, then restart the kernel."
         ) from None
     plotting.set_style()
+    plotting.show_alt_text_in_notebooks()
     print(describe_run())

@@ -37,8 +37,53 @@ def set_style() -> None:
 
 
 def save_fig(fig: plt.Figure, name: str) -> None:
-    """Save ``fig`` as ``outputs/figures/NAME.png`` (shown in the notebook as usual)."""
-    fig.savefig(config.output_dir("figures") / f"{name}.png", bbox_inches="tight")
+    """Save ``fig`` as ``outputs/figures/NAME.png``, its alt text in the PNG's description (shown as usual)."""
+    path = config.output_dir("figures") / f"{name}.png"
+    fig.savefig(path, bbox_inches="tight", metadata={"Description": alt_text(fig)})
+
+
+def show_alt_text_in_notebooks() -> None:
+    """Make Jupyter store every figure with its alt text, in the output's metadata, where the course site reads it.
+
+    The alt text goes in through the mime-bundle formatter, which adds metadata to whatever the inline backend
+    draws (the backend replaces the PNG formatter itself when it loads).
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:  # plain Python: no notebook outputs to describe
+        return
+    if get_ipython() is not None:
+        bundle = get_ipython().display_formatter.mimebundle_formatter
+        bundle.for_type(plt.Figure, lambda fig: ({}, {"image/png": {"alt": alt_text(fig)}}))
+
+
+def describe(fig: plt.Figure, text: str) -> plt.Figure:
+    """Give ``fig`` the sentence that says what it shows: its alt text on the course site and for screen readers."""
+    fig.alt_text = " ".join(text.split())
+    return fig
+
+
+def _listed(names: Sequence, most: int = 6) -> str:
+    names = [str(name).replace("\n", " ") for name in names if str(name).strip()]
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def alt_text(fig: plt.Figure) -> str:
+    """The figure's alt text: the sentence its maker gave it, else one read off its titles, axes and legends."""
+    if getattr(fig, "alt_text", ""):
+        return fig.alt_text
+    parts = [fig._suptitle.get_text()] if fig._suptitle is not None else []
+    for ax in fig.axes:
+        if not ax.get_visible() or not ax.axison and not ax.get_title():
+            continue
+        what = "a plot" + (f" titled {ax.get_title()!r}" if ax.get_title() else "")
+        if ax.get_xlabel() or ax.get_ylabel():
+            what += f" of {ax.get_ylabel() or 'values'} against {ax.get_xlabel() or 'position'}"
+        legend = ax.get_legend()
+        if legend is not None:
+            what += f", showing {_listed([text.get_text() for text in legend.get_texts()])}"
+        parts.append(what)
+    return describe(fig, "; ".join(part for part in parts if part) or "A figure.").alt_text
 
 
 def _images(array: np.ndarray, name: str = "images") -> np.ndarray:
@@ -69,7 +114,10 @@ def show_digit_grid(
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return fig
+    captioned = f", captioned {_listed(labels[: len(images)])}" if labels is not None else ""
+    return describe(
+        fig, f"{title + ': ' if title else ''}{len(images)} digit images in rows of {ncols}{captioned}."
+    )
 
 
 def show_image_rows(
@@ -101,7 +149,9 @@ def show_image_rows(
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return fig
+    order = " above ".join(names) if len(names) <= 4 else _listed(names)
+    text = f"{len(names)} rows of {count} digit images, the same columns in every row: {order}"
+    return describe(fig, f"{title + ': ' if title else ''}{text}.")
 
 
 def show_reconstructions(
@@ -109,6 +159,16 @@ def show_reconstructions(
 ) -> plt.Figure:
     """Originals above their reconstructions, for the same digits."""
     return show_image_rows({"original": originals, "reconstruction": reconstructions}, title=title)
+
+
+def _round_log_ticks(low: float, high: float) -> list[float]:
+    """Three to six round numbers between ``low`` and ``high``, for a logarithmic axis."""
+    powers = range(int(np.floor(np.log10(low))) - 1, int(np.ceil(np.log10(high))) + 1)
+    for steps in ((1, 2, 5), (1, 1.5, 2, 3, 5, 7), (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9)):
+        ticks = [float(f"{m * 10.0**p:.3g}") for p in powers for m in steps if low <= m * 10.0**p <= high]
+        if len(ticks) >= 3:
+            return ticks[:: 1 + len(ticks) // 7]
+    return sorted({float(f"{v:.2g}") for v in (low, np.sqrt(low * high), high)})
 
 
 def plot_learning_curves(
@@ -137,14 +197,25 @@ def plot_learning_curves(
             best = int(np.argmin(history[f"val_{metric}"]))
             ax.axvline(best + 1, color="gray", ls=":", lw=1, label=f"best epoch ({best + 1})")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
         ax.set_yscale("log")  # the slow descent of the later epochs stays visible next to the first ones
-        ax.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-        ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))  # 0.05, not 5x10^-2
+        values = np.concatenate([history[key] for key in (metric, f"val_{metric}") if key in history])
+        ticks = _round_log_ticks(values.min(), values.max())
+        ax.set_yticks(ticks, [f"{v:g}" for v in ticks])  # 0.05, not 5x10^-2
         ax.yaxis.set_minor_formatter(ticker.NullFormatter())
-        ax.set_title(f"{metric} (log scale)")
+        ax.set_ylabel(f"{metric} (log scale)")
         ax.legend()
     fig.tight_layout()
-    return fig
+    best = (
+        f"; the validation {shown[0]} is lowest in epoch {np.argmin(history[f'val_{shown[0]}']) + 1}"
+        if f"val_{shown[0]}" in history
+        else ""
+    )
+    epochs = len(history[shown[0]])
+    return describe(
+        fig,
+        f"Learning curves over {epochs} epochs: {' and '.join(shown)} on the training and validation images, on log scales{best}.",
+    )
 
 
 def _spread_apart(centres: np.ndarray, points: np.ndarray, gap: float = 0.07, rounds: int = 50) -> np.ndarray:
@@ -210,6 +281,10 @@ def plot_latent_2d(
     ax.set_title(title)
     ax.set_xticks([])
     ax.set_yticks([])
+    describe(
+        ax.figure,
+        f"{title + ': ' if title else ''}a scatter plot of {len(points):,} points in two dimensions, coloured by digit, each digit's label at the middle of its points.",
+    )
     return ax
 
 
@@ -232,7 +307,17 @@ def plot_class_balance(labels: np.ndarray, test_labels: np.ndarray | None = None
     ax.set_ylabel("images")
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
     fig.tight_layout()
-    return fig
+    most, least = int(np.argmax(counts)), int(np.argmin(counts))
+    text = f"Bars of the number of training images of each digit, from {counts[least]:,} ({least}) to {counts[most]:,} ({most})"
+    return describe(
+        fig,
+        text
+        + (
+            ", with the test images' counts beside them, scaled to the same total."
+            if test_labels is not None
+            else "."
+        ),
+    )
 
 
 def plot_histograms(
@@ -283,7 +368,8 @@ def show_latent_grid(
     ax.set_ylabel(axis_labels[1])
     ax.set_title(title)
     fig.tight_layout()
-    return fig
+    text = f"{title + ': ' if title else ''}a {rows} by {cols} grid of decoded digits, {axis_labels[0]} from {grid_x[0]:.1f} to {grid_x[-1]:.1f} across and {axis_labels[1]} from {grid_y[0]:.1f} to {grid_y[-1]:.1f} down."
+    return describe(fig, text)
 
 
 def show_architecture(stages: Sequence[tuple[str, int, str]], title: str = "") -> plt.Figure:
@@ -332,4 +418,142 @@ def show_architecture(stages: Sequence[tuple[str, int, str]], title: str = "") -
     ax.set(xlim=(-0.8, 1.5 * (len(stages) - 1) + 0.8), ylim=(-2.6, 2.4), title=title)
     ax.axis("off")
     fig.tight_layout()
+    listed = ", ".join(label.replace("\n", " ") for label, _, _ in stages)
+    return describe(
+        fig,
+        f"{title + ': ' if title else ''}a diagram of the stages, each a bar as tall as its number of values: {listed}.",
+    )
+
+
+def show_maps(
+    rows: dict[str, np.ndarray],
+    title: str | None = None,
+    captions: Sequence | None = None,
+    same_scale: bool = True,
+) -> plt.Figure:
+    """Rows of small 2-D arrays (filters, feature maps, errors): blue negative, red positive and white zero, or
+    white to red when no value is negative. With ``same_scale`` every array shares one scale, given by a
+    colour bar; otherwise each is scaled to its own largest value, to show its pattern. ``captions`` go under
+    the first row's columns.
+    """
+    if not isinstance(rows, dict) or not rows:
+        raise ValueError("rows must be a non-empty dict of {row name: arrays of shape (n, height, width)}.")
+    arrays = {name: np.asarray(values, dtype=np.float64) for name, values in rows.items()}
+    count = len(next(iter(arrays.values())))
+    for name, values in arrays.items():
+        if values.ndim != 3 or len(values) != count or not np.all(np.isfinite(values)):
+            raise ValueError(f"rows[{name!r}] must be {count} finite 2-D arrays, got shape {values.shape}.")
+    limit = max(float(np.abs(values).max()) for values in arrays.values()) or 1.0
+    signless = all(float(values.min()) >= 0 for values in arrays.values())  # e.g. ReLU outputs: white to red
+    size = (count * 0.85 + 0.8, len(arrays) * 0.95 + 0.3)
+    fig, axes = plt.subplots(len(arrays), count, figsize=size, squeeze=False, layout="constrained")
+    for row, (name, values) in enumerate(arrays.items()):
+        for column, ax in enumerate(axes[row]):
+            scale = limit if same_scale else float(np.abs(values[column]).max()) or 1.0
+            low, colours = (0, "Reds") if signless else (-scale, "RdBu_r")
+            shown = ax.imshow(values[column], cmap=colours, vmin=low, vmax=scale)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if captions is not None and row == 0:
+                ax.set_title(str(captions[column]), fontsize=MIN_FONT_SIZE, pad=2)
+        axes[row, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=10)
+    if same_scale:
+        fig.colorbar(shown, ax=axes, fraction=0.02, pad=0.01)
+    if title:
+        fig.suptitle(title)
+    rows_text = " above ".join(f"{name or 'more'}" for name in arrays)
+    scale = ("white for zero, red for large values" if signless else "blue negative and red positive") + (
+        ", on one colour scale" if same_scale else ", each on its own colour scale"
+    )
+    return describe(
+        fig,
+        f"{title + ': ' if title else ''}{len(arrays)} rows of {count} small maps ({rows_text}), {scale}.",
+    )
+
+
+def plot_rate_distortion(
+    curves: dict[str, tuple[Sequence[float], Sequence[float]]],
+    lines: dict[str, float] | None = None,
+    xlabel: str = "bytes per image (log scale)",
+    ylabel: str = "mean PSNR (dB)",
+    title: str = "",
+) -> plt.Figure:
+    """Quality against bytes on a log axis, one curve per codec named at its right end (no legend to look up);
+    ``lines`` marks byte counts (lossless sizes, raw) with named dotted verticals."""
+    if not isinstance(curves, dict) or not curves:
+        raise ValueError("curves must be a non-empty dict of {name: (bytes, quality)}.")
+    fig, ax = plt.subplots(figsize=(8.5, 5.4))
+    ends = []
+    for index, (name, (sizes, quality)) in enumerate(curves.items()):
+        sizes, quality = (
+            checks.points(sizes, f"curves[{name!r}] bytes"),
+            checks.points(quality, f"curves[{name!r}] quality"),
+        )
+        if len(sizes) != len(quality) or sizes.min() <= 0:
+            raise ValueError(f"curves[{name!r}] needs as many positive byte counts as quality values.")
+        order = np.argsort(sizes)
+        ax.plot(sizes[order], quality[order], "o-", ms=4, color=f"C{index}")
+        ends.append((np.log10(sizes[order][-1]), quality[order][-1]))
+    ax.set_xscale("log")
+    bottom, top = ax.get_ylim()
+    for label, position in (lines or {}).items():
+        ax.axvline(position, color="gray", ls=":", lw=1)
+        ax.text(
+            position, bottom, f" {label}", rotation=90, fontsize=MIN_FONT_SIZE, color="dimgray", va="bottom"
+        )
+    ends = np.array(ends)
+    for index, (name, (x, y)) in enumerate(zip(curves, _spread_apart(ends, ends, gap=0.09), strict=True)):
+        ax.annotate(
+            name,
+            (10**x, y),
+            xytext=(6, 0),
+            textcoords="offset points",
+            color=f"C{index}",
+            weight="bold",
+            va="center",
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},  # over other lines
+        )
+    ax.set_xlim(right=ax.get_xlim()[1] * 2.5)  # room for the names at the curves' ends
+    ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title, ylim=(bottom, top))
+    fig.tight_layout()
     return fig
+
+
+def plot_roc_curves(
+    curves: dict[str, tuple[np.ndarray, np.ndarray]],
+    chance: str | None = "guessing",
+    log_x: bool = True,
+    xlabel: str | None = None,
+    ylabel: str = "true positive rate",
+) -> plt.Axes:
+    """ROC curves ``{name: (false positive rates, true positive rates)}``, on a log false-positive axis by default."""
+    if not isinstance(curves, dict) or not curves:
+        raise ValueError(
+            "curves must be a non-empty dict of {name: (false positive rates, true positive rates)}."
+        )
+    checked = {}
+    for name, pair in curves.items():
+        if not isinstance(pair, tuple | list) or len(pair) != 2:
+            raise ValueError(f"curves[{name!r}] must be a pair (false positive rates, true positive rates).")
+        rates = [checks.points(values, f"curves[{name!r}][{i}]") for i, values in enumerate(pair)]
+        if len(rates[0]) != len(rates[1]) or not all(np.all((r >= 0) & (r <= 1)) for r in rates):
+            raise ValueError(f"curves[{name!r}] must hold two rates in [0, 1] of the same length.")
+        checked[name] = rates
+    _, ax = plt.subplots(figsize=(6, 5))
+    lowest = 1.0
+    for name, (false_positives, true_positives) in checked.items():
+        ax.plot(false_positives, true_positives, label=name)
+        if np.any(false_positives > 0):
+            lowest = min(lowest, float(false_positives[false_positives > 0].min()))
+    if chance:
+        line = np.logspace(np.log10(lowest), 0, 200) if log_x else np.linspace(0, 1, 2)
+        ax.plot(line, line, "k:", lw=1, label=chance)
+    if log_x:
+        ax.set_xscale("log")
+        ax.set_xlim(lowest, 1)
+    if xlabel is None:
+        xlabel = "false positive rate" + (" (log scale)" if log_x else "")
+    ax.set(xlabel=xlabel, ylabel=ylabel, ylim=(0, 1.02))
+    ax.legend(loc="lower right", fontsize=MIN_FONT_SIZE)
+    return ax

@@ -105,3 +105,10 @@ def prepare_mnist(quick: bool | None = None) -> PreparedMnist:
             images, labels = stratified_subset(images, labels, quick_size)
         prepared += [flatten_images(scale_images(images)), labels]
     return PreparedMnist(*prepared)
+
+
+def binarize(images: np.ndarray, seed: int | list[int] = config.SEED) -> np.ndarray:
+    """Draw every pixel as 0 or 1, seeded, with probability of 1 equal to its grey level (notebook 11)."""
+    images = checks.images(images)
+    draws = np.random.default_rng(seed).random(images.shape, dtype=np.float32)
+    return (draws < images).astype(images.dtype)

@@ -26,6 +26,9 @@ DENOISER_HIDDEN_UNITS = (896, 448)
 # Notebook 06's convolutional model: 25 epochs fit 10 minutes on a 2-core CPU, and XLA is off because
 # XLA-compiled convolutions ran slower there than oneDNN's (`make bench`).
 CONV_SETTINGS = {"epochs": 25, "jit_compile": False}
+# Notebook 11's binary MNIST: the seeds of the fixed binarizations of the validation and test images.
+VALIDATION_BINARIZATION_SEED = 4
+TEST_BINARIZATION_SEED = 5
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class Recipe:
     build: Callable[[], keras.Model]
     settings: dict = field(default_factory=dict)
     denoising: bool = False
+    binarized: bool = False  # trained and tested on binary images drawn from the grey levels (notebook 11)
     backend: str = "jax"
 
     def training_settings(self, quick: bool | None = None) -> training.TrainingSettings:
@@ -45,6 +49,22 @@ class Recipe:
         quick = config.quick_mode() if quick is None else quick
         changes = {key: value for key, value in self.settings.items() if not (quick and key == "epochs")}
         return training.default_settings(quick=quick, **changes)
+
+
+class BinarizedImages(training.NoisyImages):
+    """Batches of binary images drawn afresh every epoch, each pixel 1 with probability its grey level (notebook 11).
+
+    Inputs and targets are the same draw, so the model learns the probability of binary images; the
+    seeded shuffling and epoch count are those of notebook 08's ``NoisyImages``, with no Gaussian noise.
+    """
+
+    def __init__(self, grey: np.ndarray, batch_size: int, seed: int = config.SEED, **kwargs):
+        super().__init__(grey, 0.0, batch_size, seed=seed, **kwargs)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        grey = self.clean[self.order[index * self.batch_size : (index + 1) * self.batch_size]]
+        binary = preprocessing.binarize(grey, seed=[self.seed, self.epoch, index])
+        return binary, binary
 
 
 def _dense(latent_dim: int, hidden_units=models.DEFAULT_HIDDEN_UNITS) -> Callable[[], keras.Model]:
@@ -90,6 +110,13 @@ _ALL = [
     ),
     Recipe("variational_autoencoder_2d", 10, "notebook 10's VAE with a 2-number code", _variational(2)),
     Recipe("variational_autoencoder_32d", 10, "notebook 10's VAE with a 32-number code", _variational(32)),
+    Recipe(
+        "variational_autoencoder_32d_binarized",
+        11,
+        "notebook 10's 32-number VAE, trained on MNIST binarized afresh every epoch (notebook 11)",
+        _variational(32),
+        binarized=True,
+    ),
 ]
 RECIPES = {recipe.name: recipe for recipe in _ALL}
 
@@ -102,14 +129,17 @@ def get(name: str) -> Recipe:
 
 
 def test_inputs(recipe: Recipe, prepared: preprocessing.PreparedMnist) -> np.ndarray:
-    """What the model is fed at test time: the test images, with notebook 08's fixed noise for the denoiser."""
+    """What the model is fed at test time: the test images, with notebook 08's fixed noise for the denoiser
+    and notebook 11's fixed binarization for a binarized model."""
     if recipe.denoising:
         return preprocessing.add_gaussian_noise(prepared.x_test, DENOISING_SIGMA, seed=TEST_NOISE_SEED)
+    if recipe.binarized:
+        return preprocessing.binarize(prepared.x_test, seed=TEST_BINARIZATION_SEED)
     return prepared.x_test
 
 
 def evaluate(model: keras.Model, recipe: Recipe, prepared: preprocessing.PreparedMnist) -> dict[str, float]:
-    """Mean test MSE, PSNR and SSIM of ``model`` against the clean test images."""
+    """Mean test MSE, PSNR and SSIM of ``model``, fed ``test_inputs``, against the clean (grey) test images."""
     rebuilt = model.predict(test_inputs(recipe, prepared), batch_size=1024, verbose=0)
     return metrics.summarize(metrics.reconstruction_metrics(prepared.x_test, np.clip(rebuilt, 0, 1)))
 
@@ -119,7 +149,7 @@ def train(recipe: Recipe, prepared: preprocessing.PreparedMnist, verbose: bool =
     keras.utils.set_random_seed(config.SEED)
     model = recipe.build()
     settings = recipe.training_settings()
-    inputs, targets, validation_inputs = prepared.x_train, prepared.x_train, prepared.x_val
+    inputs, targets, validation = prepared.x_train, prepared.x_train, (prepared.x_val, prepared.x_val)
     if recipe.denoising:
         inputs, targets = (
             training.NoisyImages(prepared.x_train, DENOISING_SIGMA, batch_size=settings.batch_size),
@@ -128,7 +158,11 @@ def train(recipe: Recipe, prepared: preprocessing.PreparedMnist, verbose: bool =
         validation_inputs = preprocessing.add_gaussian_noise(
             prepared.x_val, DENOISING_SIGMA, seed=VALIDATION_NOISE_SEED
         )
-    validation = (validation_inputs, prepared.x_val)
+        validation = (validation_inputs, prepared.x_val)
+    elif recipe.binarized:  # binary inputs and targets: the loss is then the Bernoulli likelihood's
+        inputs, targets = BinarizedImages(prepared.x_train, batch_size=settings.batch_size), None
+        binary_val = preprocessing.binarize(prepared.x_val, seed=VALIDATION_BINARIZATION_SEED)
+        validation = (binary_val, binary_val)
     return model, training.train_autoencoder(model, inputs, targets, validation, settings, verbose=verbose)
 
 

@@ -1,4 +1,4 @@
-"""scripts/multihost_train.py: a real 2-process JAX job on 127.0.0.1 that ends by itself (notebook 11)."""
+"""scripts/multihost_train.py: a real 2-process JAX job on 127.0.0.1 that ends by itself (notebook 12)."""
 
 from __future__ import annotations
 

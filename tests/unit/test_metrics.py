@@ -100,11 +100,10 @@ def test_per_digit_table_and_markdown(digits):
         metrics.markdown_table([])
 
 
-def test_save_and_load_metrics(digits, quick_outputs):
+def test_save_metrics_writes_json_whole(digits, quick_outputs):
     images, _ = digits
     values = metrics.summarize(metrics.reconstruction_metrics(images[:50], np.zeros_like(images[:50])))
     path = metrics.save_metrics("zeros", values)
     assert path == quick_outputs / "metrics" / "zeros.json", "quick mode writes under outputs/quick/"
     assert json.loads(path.read_text()) == values and path.read_text().endswith("\n")
-    assert metrics.load_metrics("zeros") == values
     assert [p.name for p in path.parent.iterdir()] == ["zeros.json"], "no temporary file is left"

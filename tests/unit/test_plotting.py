@@ -40,6 +40,18 @@ FIGURES = {
     "latent grid": lambda images, labels: plotting.show_latent_grid(
         np.tile(images[:1], (225, 1)), GRID, GRID[::-1]
     ),
+    "maps": lambda images, labels: plotting.show_maps(
+        {"errors": images[:6].reshape(-1, 28, 28) - images[6:12].reshape(-1, 28, 28)}, captions=list("abcdef")
+    ),
+    "rate distortion": lambda images, labels: plotting.plot_rate_distortion(
+        {"codec a": ([10, 20, 40], [18.0, 21.0, 23.0]), "codec b": ([30, 60, 120], [19.0, 22.0, 25.0])},
+        lines={"raw": 784},
+    ),
+    "roc curves": lambda images, labels: (
+        plotting.plot_roc_curves(
+            {"score": (np.array([0.0, 0.001, 0.01, 0.1, 1.0]), np.array([0.0, 0.5, 0.8, 0.95, 1.0]))}
+        ).figure
+    ),
     "architecture": lambda images, labels: plotting.show_architecture(
         [
             ("784\npixels", 784, "layer"),

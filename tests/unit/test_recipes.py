@@ -28,9 +28,9 @@ def from_scratch(quick_outputs, monkeypatch):
 
 
 def test_every_recipe_builds_its_model_and_names_its_notebook():
-    assert len(recipes.RECIPES) == 8
+    assert len(recipes.RECIPES) == 9
     for name, recipe in recipes.RECIPES.items():
-        assert recipe.name == name and 3 <= recipe.notebook <= 10 and recipe.backend in ("jax", "tensorflow")
+        assert recipe.name == name and 3 <= recipe.notebook <= 11 and recipe.backend in ("jax", "tensorflow")
         model = recipe.build()
         assert model.input_shape == (None, 784) and model.output_shape == (None, 784), name
     assert isinstance(recipes.get("variational_autoencoder_2d").build().layers[1], models.GaussianSampling)
@@ -56,6 +56,57 @@ def test_the_denoiser_is_tested_on_fixed_noise(small_prepared):
     assert recipes.test_inputs(dense, small_prepared) is small_prepared.x_test
     assert not np.array_equal(noisy, small_prepared.x_test) and 0 <= noisy.min() and noisy.max() <= 1
     assert np.array_equal(noisy, recipes.test_inputs(denoiser, small_prepared)), "the same noise every time"
+
+
+def test_binarize_draws_each_pixel_as_one_with_its_grey_level_as_probability():
+    grey = np.tile(np.linspace(0, 1, 784, dtype=np.float32), (400, 1))
+    binary = preprocessing.binarize(grey, seed=7)
+    assert binary.dtype == np.float32 and set(np.unique(binary)) == {0.0, 1.0}
+    assert not binary[:, 0].any() and binary[:, -1].all(), "black stays 0 and white stays 1"
+    np.testing.assert_allclose(binary.mean(axis=0), grey[0], atol=0.1)  # 400 draws per pixel: 4 sigma < 0.1
+    assert abs(binary.mean() - grey.mean()) < 0.005
+    assert np.array_equal(binary, preprocessing.binarize(grey, seed=7)), "seeded"
+    assert not np.array_equal(binary, preprocessing.binarize(grey, seed=8))
+    with pytest.raises(ValueError, match="pixels in \\[0, 1\\]"):
+        preprocessing.binarize(grey * 255)
+
+
+def test_binarized_images_are_fresh_every_epoch_and_seeded(small_prepared):
+    batches = recipes.BinarizedImages(small_prepared.x_train, batch_size=500)
+    assert len(batches) == 4 and batches.num_images == 2000
+    inputs, targets = batches[0]
+    assert inputs is targets and inputs.shape == (500, 784) and set(np.unique(inputs)) == {0.0, 1.0}
+    grey = small_prepared.x_train[batches.order[:500]]
+    assert abs(inputs.mean() - grey.mean()) < 0.01, "about as much ink as the grey images"
+    assert np.all(inputs[grey == 0] == 0) and np.all(inputs[grey == 1] == 1)
+    assert np.array_equal(inputs, recipes.BinarizedImages(small_prepared.x_train, batch_size=500)[0][0])
+    batches.on_epoch_end()
+    again = batches[0][0]
+    assert not np.array_equal(again, inputs), "a new draw (and a new order) every epoch"
+
+
+def test_the_binarized_vae_is_trained_and_tested_on_binary_images(small_prepared, monkeypatch):
+    recipe = recipes.get("variational_autoencoder_32d_binarized")
+    assert recipe.binarized and recipe.notebook == 11
+    assert models.architecture(recipe.build()) == models.architecture(
+        recipes.get("variational_autoencoder_32d").build()
+    ), "notebook 10's 32-number VAE"
+    tested = recipes.test_inputs(recipe, small_prepared)
+    assert set(np.unique(tested)) == {0.0, 1.0} and tested.shape == small_prepared.x_test.shape
+    assert np.array_equal(tested, recipes.test_inputs(recipe, small_prepared)), "the same draw every time"
+    given = {}
+
+    def record_arguments(model, inputs, targets, validation, settings, verbose):
+        given.update(inputs=inputs, targets=targets, validation=validation)
+        return "record"
+
+    monkeypatch.setattr(training, "train_autoencoder", record_arguments)
+    recipes.train(recipe, small_prepared, verbose=False)
+    assert isinstance(given["inputs"], recipes.BinarizedImages) and given["targets"] is None
+    assert given["inputs"].clean is small_prepared.x_train
+    inputs, targets = given["validation"]
+    expected = preprocessing.binarize(small_prepared.x_val, seed=recipes.VALIDATION_BINARIZATION_SEED)
+    assert np.array_equal(inputs, expected) and np.array_equal(targets, expected), "binary targets too"
 
 
 def test_trained_model_trains_saves_and_then_loads(small_prepared, from_scratch, capsys):
