@@ -10,11 +10,13 @@ FASHION_FILE := /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
 COLAB_VENV  := .venv-colab
 COLAB_STAMP := $(COLAB_VENV)/.installed
 CHROMIUM    := /usr/bin/chromium
+# The course site's npm packages (`make site`; the site's test in `make test`)
+NODE_STAMP  := node_modules/.installed
 # JupyterLab refuses to run as root unless told; `make lab` tells it when you are root (e.g. in a container).
 ALLOW_ROOT  := $(if $(filter 0,$(shell id -u)),--allow-root,)
 LAB_ARGS    ?=
 
-.PHONY: setup run test check test-torch notebooks timing weights bench lint clean help lab colab-env test-colab test-browser-all
+.PHONY: setup run test check test-torch notebooks timing weights bench lint clean help lab colab-env test-colab test-browser-all site student
 
 LINTED := utils tests scripts benchmarks
 
@@ -27,6 +29,8 @@ help:
 	@echo "make weights    retrain every model from scratch and rewrite utils/weights/ (when a recipe changes)"
 	@echo "make bench      the training-speed benchmark (benchmarks/)"
 	@echo "make lint       ruff over utils/, tests/, scripts/, benchmarks/ and the notebooks"
+	@echo "make site       build the course site from the committed notebooks into build/site/html/ (offline, about a minute)"
+	@echo "make student    copy the notebooks without their worked solutions (hints and outputs kept) into student/"
 	@echo "make lab        start JupyterLab on the notebooks (LAB_ARGS='--ip=0.0.0.0 --port=8888' to add options)"
 	@echo "make test-colab       only the Colab-stack test (every notebook on Colab's library versions)"
 	@echo "make test-browser-all the browser test on every notebook (make test runs it on 01, 02 and the explorer's)"
@@ -113,7 +117,7 @@ weights: setup
 
 # Everything: lint, the unit tests, the notebooks' tests (nbval, exercises on the other backend, drift checks) and the
 # system tests (apt, Colab stack, browser, cross-backend, multi-host, benchmark). Tests that need root must run here.
-test: setup colab-env
+test: setup colab-env $(NODE_STAMP)
 	$(PY) -m ruff check $(LINTED) notebooks
 	$(PY) -m ruff format --check $(LINTED)
 	AE_QUICK=1 AE_HEADLESS=1 AE_REQUIRE_ROOT_TESTS=1 $(PY) -m pytest --nbval-lax tests notebooks
@@ -123,6 +127,18 @@ check: $(STAMP)
 	$(PY) -m ruff check $(LINTED) notebooks
 	$(PY) -m ruff format --check $(LINTED)
 	AE_QUICK=1 AE_HEADLESS=1 $(PY) -m pytest -q tests/unit tests/notebooks/test_structure.py
+
+# The course site: KaTeX from npm (package.json, package-lock.json) renders the equations at build time.
+$(NODE_STAMP): package.json package-lock.json
+	@echo "==> installing the site's npm packages (KaTeX, once)"
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+site: $(STAMP) $(NODE_STAMP)
+	$(PY) scripts/build_site.py
+
+student: $(STAMP)
+	$(PY) scripts/make_student.py
 
 test-colab: setup colab-env
 	AE_QUICK=1 $(PY) -m pytest tests/system/test_colab_stack.py
