@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.references import cpu_name  # noqa: E402
 from utils import config, data  # noqa: E402
-from utils.files import write_atomically  # noqa: E402
+from utils.files import save_output, write_atomically  # noqa: E402
 from utils.metrics import markdown_table  # noqa: E402
 
 NOTEBOOKS = ROOT / "notebooks"
@@ -50,8 +50,11 @@ def kernel_config(socket_dir: Path) -> Config:
     return Config({"KernelManager": {"transport": "ipc", "ip": str(socket_dir / "kernel")}})
 
 
-def execute(path: Path, destination: Path, timeout: int) -> float:
-    """Run one notebook top to bottom with a per-cell progress bar; write it atomically to ``destination``."""
+def execute(path: Path, destination: Path | None, timeout: int) -> float:
+    """Run one notebook top to bottom with a per-cell progress bar; write it atomically to ``destination``.
+
+    With no destination (the outputs folder cannot be written), the executed copy is not kept.
+    """
     notebook = nbformat.read(path, as_version=4)
     code_cells = sum(cell.cell_type == "code" for cell in notebook.cells)
     bar = tqdm(total=code_cells, desc=path.stem, unit="cell", leave=True, file=sys.stdout, ncols=90)
@@ -71,8 +74,9 @@ def execute(path: Path, destination: Path, timeout: int) -> float:
     finally:
         bar.close()
         shutil.rmtree(socket_dir, ignore_errors=True)
-        text = nbformat.writes(notebook).encode()
-        write_atomically(destination, lambda handle: handle.write(text + b"\n"))
+        if destination is not None:
+            text = nbformat.writes(notebook).encode()
+            write_atomically(destination, lambda handle: handle.write(text + b"\n"))
     return time.perf_counter() - start
 
 
@@ -151,18 +155,22 @@ def main() -> int:
         print("No notebooks matched.", file=sys.stderr)
         return 2
     mode = "quick" if config.quick_mode() else "full"
-    if args.fresh:
-        print(f"Emptied {empty_output_folder()}")
     out_dir = NOTEBOOKS if args.in_place else config.output_dir("executed")
-    print(f"Running {len(paths)} notebooks in {mode} mode; executed copies go to {out_dir}")
+    unwritable = config.outputs_problem()
+    if unwritable is not None:  # the notebooks still run; what they would save is skipped
+        print(unwritable)
+        out_dir = out_dir if args.in_place else None
+    elif args.fresh:
+        print(f"Emptied {empty_output_folder()}")
+    print(f"Running {len(paths)} notebooks in {mode} mode; executed copies go to {out_dir or 'nowhere'}")
 
     timings = []
     for path in paths:
         try:
-            seconds = execute(path, out_dir / path.name, args.timeout)
+            seconds = execute(path, out_dir and out_dir / path.name, args.timeout)
         except CellExecutionError as exc:
             print(
-                f"\n{path.name} failed; the executed copy with the error is in {out_dir / path.name}\n{exc}",
+                f"\n{path.name} failed; the executed copy with the error is in {out_dir and out_dir / path.name}\n{exc}",
                 file=sys.stderr,
             )
             return 1
@@ -170,8 +178,8 @@ def main() -> int:
 
     table = timing_table(timings, args.fresh)
     table_path = config.output_dir() / "timing.md"
-    write_atomically(table_path, lambda handle: handle.write(table.encode() + b"\n"))
-    print(f"\n{table}\n(also in {table_path})")
+    saved = save_output(table_path, lambda handle: handle.write(table.encode() + b"\n"), "The timing table")
+    print(f"\n{table}" + (f"\n(also in {table_path})" if saved else ""))
     rows = summary_rows()
     if rows:
         formats = {
@@ -182,7 +190,8 @@ def main() -> int:
             "training time (s)": ".1f",
         }
         print("\nSummary (written by notebooks 03 and 04):\n" + markdown_table(rows, formats))
-    print(f"\nFigures, metrics and models are in {config.output_dir()}")
+    if unwritable is None:
+        print(f"\nFigures, metrics and models are in {config.output_dir()}")
     return 0
 
 

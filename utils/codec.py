@@ -18,13 +18,11 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 
 from utils import checks, config
 from utils.checks import IMAGE_SHAPE
-from utils.files import write_atomically
 
 FORMAT_VERSION = 2  # version 1 used the low byte of a CRC-32, which misses some one-byte errors
 FRAMING_BYTES = 2  # the header byte and the checksum byte
@@ -201,19 +199,18 @@ class LatentQuantizer:
         """Byte strings back to (dequantized) codes ``(n, latent_dim)``."""
         return self.dequantize(self.decode_levels(encoded))
 
-    def save(self, path: Path) -> None:
-        """Store the fitted ranges as JSON (beside the model they belong to), atomically."""
-        text = json.dumps(asdict(self), indent=1).encode()
-        write_atomically(Path(path), lambda handle: handle.write(text))
+    def to_json(self) -> str:
+        """The fitted ranges as JSON text: what a receiver needs once, like a JPEG's quantization tables."""
+        return json.dumps(asdict(self), indent=1)
 
     @classmethod
-    def load(cls, path: Path) -> LatentQuantizer:
-        """Read ranges written by ``save``; a damaged or inconsistent file raises CodecError naming it."""
+    def from_json(cls, text: str) -> LatentQuantizer:
+        """Ranges written by ``to_json``; damaged or inconsistent text raises CodecError."""
         try:
-            values = json.loads(Path(path).read_text())
+            values = json.loads(text)
             return cls(values["bits"], tuple(values["low"]), tuple(values["high"]))
-        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise CodecError(f"{path} is not a valid codec file: {type(exc).__name__}: {exc}") from exc
+        except (TypeError, json.JSONDecodeError, KeyError, ValueError) as exc:
+            raise CodecError(f"not a valid set of codec ranges: {type(exc).__name__}: {exc}") from exc
 
 
 def damage(encoded: list[bytes], count: int = 1, unit: str = "byte", seed: int = config.SEED) -> list[bytes]:

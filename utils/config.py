@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 QUICK_ENV = "AE_QUICK"
@@ -40,12 +41,42 @@ def project_root() -> Path:
 
 
 def output_dir(*parts: str) -> Path:
-    """A folder under ``outputs/`` (or ``$AE_OUTPUT_DIR``), created on demand; quick mode gets its own."""
+    """A folder under ``outputs/`` (or ``$AE_OUTPUT_DIR``), created on demand; quick mode gets its own.
+
+    It never raises: when the folder cannot be made, the writer that needs it says so (``outputs_problem``).
+    """
     base = os.environ.get(OUTPUT_ENV)
     root = Path(base).expanduser() if base else project_root() / "outputs"
     folder = (root / "quick" if quick_mode() else root).joinpath(*parts)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass
     return folder
+
+
+_outputs_problems: dict[Path, str | None] = {}
+
+
+def outputs_problem() -> str | None:
+    """Why nothing can be saved in the outputs folder, as one line to show, or None when it can be written.
+
+    Checked once per folder and process, by making the folder and a temporary file in it.
+    """
+    folder = output_dir()
+    if folder not in _outputs_problems:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            tempfile.TemporaryFile(dir=folder).close()
+            _outputs_problems[folder] = None
+        except OSError as error:
+            _outputs_problems[folder] = (
+                f"The outputs folder {folder} cannot be written ({error.strerror or type(error).__name__}): "
+                "figures and metrics are not saved, and models stay in memory. To keep them, set "
+                f"{OUTPUT_ENV} to a writable folder (in a notebook: %env {OUTPUT_ENV}=/tmp/ae-outputs) "
+                "and run again."
+            )
+    return _outputs_problems[folder]
 
 
 def cache_dir() -> Path:

@@ -111,3 +111,5 @@ def setup(backend: str, cpu_devices: int = 1) -> None:
     plotting.set_style()
     plotting.show_alt_text_in_notebooks()
     print(describe_run())
+    if config.outputs_problem() is not None:
+        print(config.outputs_problem())

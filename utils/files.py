@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
+import gc
 import hashlib
 import os
 import re
+import shutil
+import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+from utils import config
+
+FIX = f"Free some space, or set {config.OUTPUT_ENV} to a writable folder, and run again to keep it."
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -72,7 +82,7 @@ def _process_is_running(pid: int) -> bool:
 def remove_stale_parts(path: Path) -> list[Path]:
     """Delete the temporary files that interrupted writes of ``path`` left behind (their process is gone)."""
     path = Path(path)
-    pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.\w+\.part(\.\w+)?")
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.\w+\.part(\.[\w.]+)?")
     removed = []
     if path.parent.is_dir():
         for candidate in path.parent.iterdir():
@@ -88,3 +98,71 @@ def describe_os_error(error: OSError) -> str:
     if error.strerror and error.filename:
         return f"{error.strerror}: {error.filename}"
     return error.strerror or str(error)
+
+
+@contextlib.contextmanager
+def locked(path: Path, shared: bool = False) -> Iterator[None]:
+    """Hold a lock on the folder of ``path``: exclusive to write, shared to read (no lock file is left).
+
+    Two kernels saving the same model then write it one after the other, and a reader never sees one save's
+    model with another's record. A folder that does not exist has nothing to guard.
+    """
+    try:
+        handle = os.open(Path(path).parent, os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # closing releases the lock
+
+
+@contextlib.contextmanager
+def quiet_failed_file_cleanup() -> Iterator[None]:
+    """Silence h5py's second report of a failed write, raised while its file object is freed.
+
+    After a full disk, h5py's ``ObjectID.__dealloc__`` prints a traceback through ``sys.excepthook`` (which
+    Jupyter shows as an error) and ``sys.unraisablehook``; the caller's one line says it already.
+    """
+    hooks = sys.excepthook, sys.unraisablehook
+
+    def from_h5py(*details) -> bool:
+        return "h5py" in " ".join(map(repr, details)) or "Can't decrement id ref count" in str(details)
+
+    sys.excepthook = lambda kind, value, trace: None if from_h5py(value) else hooks[0](kind, value, trace)
+    sys.unraisablehook = lambda raised: (
+        None if from_h5py(raised.object, raised.exc_value) else hooks[1](raised)
+    )
+    try:
+        yield
+    finally:
+        gc.collect()
+        sys.excepthook, sys.unraisablehook = hooks
+
+
+def describe_write_error(error: OSError, path: Path) -> str:
+    """What failed in writing ``path``, in words, with the free space when the disk is full."""
+    reason = error.strerror or (str(error).splitlines()[0] if str(error) else type(error).__name__)
+    if error.errno == errno.ENOSPC or "No space left" in str(error) or "errno = 28" in str(error):
+        reason = "No space left on device"
+        folder = next((parent for parent in Path(path).parents if parent.exists()), Path("/"))
+        reason += f", {shutil.disk_usage(folder).free / 1e6:.1f} MB free there"
+    return f"could not write {path} ({reason})"
+
+
+def save_output(path: Path, write: Callable[[BinaryIO], None], what: str) -> Path | None:
+    """Write an output that only records the run (a figure, metrics) atomically, and return its path.
+
+    Nothing is written when the outputs folder cannot be (the notebook's first cell said so once), and a
+    failed write is one line; either way the notebook goes on, and None is returned.
+    """
+    if config.outputs_problem() is not None:
+        return None
+    try:
+        write_atomically(path, write)
+    except OSError as error:
+        print(f"{what} was not saved: {describe_write_error(error, path)}. {FIX}", file=sys.stderr)
+        return None
+    return path

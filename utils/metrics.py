@@ -9,7 +9,7 @@ import numpy as np
 
 from utils import checks, config
 from utils.checks import IMAGE_SHAPE
-from utils.files import write_atomically
+from utils.files import save_output
 
 
 def _as_grids(images: np.ndarray, name: str) -> np.ndarray:
@@ -112,9 +112,11 @@ def markdown_table(rows: list[dict], formats: dict[str, str] | None = None) -> s
     return "\n".join(lines)
 
 
-def save_metrics(name: str, values: dict) -> Path:
-    """Write ``values`` as ``outputs/metrics/NAME.json`` atomically and return the path."""
+def save_metrics(name: str, values: dict) -> Path | None:
+    """Write ``values`` as ``outputs/metrics/NAME.json`` atomically and return the path (None if it was not saved).
+
+    Skipped when the outputs folder cannot be written; a failed write is one line (``files.save_output``).
+    """
     path = config.output_dir("metrics") / f"{name}.json"
     text = json.dumps(values, indent=2, sort_keys=False).encode()
-    write_atomically(path, lambda handle: handle.write(text + b"\n"))
-    return path
+    return save_output(path, lambda handle: handle.write(text + b"\n"), "The metrics")

@@ -13,6 +13,7 @@ from matplotlib import ticker
 
 from utils import checks, config
 from utils.checks import IMAGE_SHAPE
+from utils.files import save_output
 
 MIN_FONT_SIZE = 9
 
@@ -37,9 +38,17 @@ def set_style() -> None:
 
 
 def save_fig(fig: plt.Figure, name: str) -> None:
-    """Save ``fig`` as ``outputs/figures/NAME.png``, its alt text in the PNG's description (shown as usual)."""
+    """Save ``fig`` as ``outputs/figures/NAME.png``, its alt text in the PNG's description (shown as usual).
+
+    Skipped when the outputs folder cannot be written; a failed write is one line (``files.save_output``).
+    """
     path = config.output_dir("figures") / f"{name}.png"
-    fig.savefig(path, bbox_inches="tight", metadata={"Description": alt_text(fig)})
+    metadata = {"Description": alt_text(fig)}
+    save_output(
+        path,
+        lambda handle: fig.savefig(handle, format="png", bbox_inches="tight", metadata=metadata),
+        "The figure",
+    )
 
 
 def show_alt_text_in_notebooks() -> None:
@@ -511,7 +520,12 @@ def plot_rate_distortion(
             color=f"C{index}",
             weight="bold",
             va="center",
-            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},  # over other lines
+            bbox={
+                "boxstyle": "round,pad=0.15",
+                "fc": "white",
+                "ec": "none",
+                "alpha": 0.85,
+            },  # over other lines
         )
     ax.set_xlim(right=ax.get_xlim()[1] * 2.5)  # room for the names at the curves' ends
     ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))

@@ -17,7 +17,17 @@ import keras
 import numpy as np
 
 from utils import config, models
-from utils.files import publish, remove_stale_parts, sha256_file, temporary_beside, write_atomically
+from utils.files import (
+    FIX,
+    describe_write_error,
+    locked,
+    publish,
+    quiet_failed_file_cleanup,
+    remove_stale_parts,
+    sha256_file,
+    temporary_beside,
+    write_atomically,
+)
 
 
 class SavedModelError(ValueError):
@@ -91,29 +101,50 @@ def record_path(path: Path) -> Path:
     return Path(path).with_suffix(".json")
 
 
-def save(name: str, model: keras.Model, record: TrainingRecord) -> Path:
-    """Save ``NAME.keras`` and its record ``NAME.json`` as one unit, each atomically; returns the model's path.
+def save(name: str, model: keras.Model, record: TrainingRecord) -> Path | None:
+    """Save ``NAME.keras`` and its record ``NAME.json`` as one unit; returns the model's path, or None.
 
     The record gets the model's architecture fingerprint and the sha256 of its weights and of the file, so
-    a crash between the two renames, or another model saved under the same name, is caught on load.
-    A model with NaN or infinite weights is refused (ValueError) and nothing is written.
+    a crash between the two renames, or another model saved under the same name, is caught on load. Two
+    kernels saving at once take turns, and the last complete save wins. When the outputs folder cannot be
+    written, or a write fails (one line says which and why), nothing is left behind, the model stays in
+    memory and None is returned. A model with NaN or infinite weights is refused (ValueError).
     """
     path = model_path(name)
     if not has_finite_weights(model):
         raise ValueError(f"model has NaN or infinite weights, so it was not saved to {shown(path)}.")
-    for target in (path, record_path(path)):
-        remove_stale_parts(target)
-    temporary = temporary_beside(path, suffix=".part.keras")
-    try:
-        model.save(temporary)
-        record.architecture_sha256 = models.architecture_fingerprint(model)
-        record.weights_sha256 = weights_sha256(model)
-        record.model_file_sha256 = sha256_file(temporary)
-        publish(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    text = json.dumps(asdict(record), indent=2).encode()
-    write_atomically(record_path(path), lambda handle: handle.write(text))
+    if config.outputs_problem() is not None:
+        return None
+    published, failure = False, None
+    with quiet_failed_file_cleanup():
+        try:
+            with locked(path):
+                for target in (path, record_path(path)):
+                    remove_stale_parts(target)
+                temporary = temporary_beside(path, suffix=".part.keras")
+                try:
+                    model.save(temporary)
+                    record.architecture_sha256 = models.architecture_fingerprint(model)
+                    record.weights_sha256 = weights_sha256(model)
+                    record.model_file_sha256 = sha256_file(temporary)
+                    publish(temporary, path)
+                    published = True
+                finally:
+                    temporary.unlink(missing_ok=True)
+                text = json.dumps(asdict(record), indent=2).encode()
+                write_atomically(record_path(path), lambda handle: handle.write(text))
+        except OSError as error:  # keep no traceback: its frames hold the half-written file open
+            failure = OSError(error.errno, error.strerror or str(error))
+            if published:  # the new model without its record is not a unit
+                path.unlink(missing_ok=True)
+                record_path(path).unlink(missing_ok=True)
+    if failure is not None:  # described after the half-written file is gone, so the free space is right
+        print(
+            f"The model was not saved: {describe_write_error(failure, shown(path))}. It stays in memory, for this "
+            f"notebook only. {FIX}",
+            file=sys.stderr,
+        )
+        return None
     return path
 
 
@@ -165,14 +196,18 @@ def load(
     what the caller does instead; leftovers of an interrupted save are removed.
     """
     path = model_path(name)
-    for target in (path, record_path(path)):
-        remove_stale_parts(target)
-    if not path.exists() and not record_path(path).exists():
-        return None
     try:
-        model, record = _checked_pair(path, build)
+        with locked(path, shared=True):
+            for target in (path, record_path(path)):
+                remove_stale_parts(target)
+            if not path.exists() and not record_path(path).exists():
+                return None
+            model, record = _checked_pair(path, build)
     except SavedModelError as exc:
         print(f"{exc}: {next_step}.", file=sys.stderr)
+        return None
+    except OSError as error:
+        print(f"{shown(path)} could not be read ({error.strerror or error}): {next_step}.", file=sys.stderr)
         return None
     print(f"Loaded the model saved in {shown(path)}")
     return model, record

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -11,6 +12,14 @@ import keras
 import numpy as np
 
 from utils import checks, config, preprocessing
+from utils.files import (
+    FIX,
+    describe_write_error,
+    publish,
+    quiet_failed_file_cleanup,
+    remove_stale_parts,
+    temporary_beside,
+)
 from utils.saving import TrainingRecord, has_finite_weights
 
 
@@ -60,19 +69,49 @@ class TrainingDivergedError(FloatingPointError):
     """Training stopped because the loss became NaN or infinite; the model is unusable and was not saved."""
 
 
-class FiniteModelCheckpoint(keras.callbacks.ModelCheckpoint):
-    """Keras's best-epoch checkpoint, except that it never writes a model with NaN or infinite weights.
+class Checkpoint(keras.callbacks.ModelCheckpoint):
+    """Keras's ``ModelCheckpoint``, made safe for shared and full disks, and for diverging runs.
 
-    A diverging run can still report a finite (huge) validation loss in its first epoch, which the plain
-    callback would save as the best so far. Starting from infinity, a NaN loss never counts as the best.
+    Each save goes to a temporary file of this run's own and is renamed over ``filepath`` when complete,
+    so a full disk or a second kernel saving the same checkpoint never leaves a half-written or locked file.
+    A failed save is one line, and checkpointing stops for the run; training goes on. When the outputs
+    folder cannot be written, it does nothing. A model with NaN or infinite weights is never saved: a
+    diverging run can report a finite (huge) validation loss in its first epoch, which the plain callback
+    would keep as the best so far.
     """
 
-    def __init__(self, filepath: str, **kwargs):
-        super().__init__(filepath, initial_value_threshold=float("inf"), **kwargs)
+    def __init__(self, filepath: str | Path, **kwargs):
+        super().__init__(str(filepath), **{"initial_value_threshold": float("inf"), **kwargs})
+        self.stopped = config.outputs_problem() is not None
 
     def on_epoch_end(self, epoch, logs=None):
-        if has_finite_weights(self.model):
+        if not self.stopped and has_finite_weights(self.model):
             super().on_epoch_end(epoch, logs)
+
+    def _save_model(self, epoch, batch, logs):
+        target = Path(self._get_file_path(epoch, batch, logs))
+        original, temporary, failure = self.filepath, None, None
+        with quiet_failed_file_cleanup():
+            try:
+                remove_stale_parts(target)
+                temporary = temporary_beside(target, suffix=".part" + "".join(target.suffixes[-2:]))
+                self.filepath = str(temporary)
+                super()._save_model(epoch, batch, logs)
+                if temporary.stat().st_size:  # Keras wrote it: this epoch is the best so far
+                    publish(temporary, target)
+            except OSError as error:  # keep no traceback: its frames hold the half-written file open
+                failure = OSError(error.errno, error.strerror or str(error))
+            finally:
+                self.filepath = original
+                if temporary is not None:
+                    temporary.unlink(missing_ok=True)
+        if failure is not None:  # described after the half-written file is gone, so the free space is right
+            self.stopped = True
+            print(
+                f"The checkpoint was not saved, and checkpointing stops for this run: "
+                f"{describe_write_error(failure, target)}. {FIX}",
+                file=sys.stderr,
+            )
 
 
 class NoisyImages(keras.utils.PyDataset):
@@ -177,8 +216,7 @@ def train_autoencoder(
         ),
     ]
     if checkpoint_path is not None:
-        Path(checkpoint_path).parent.mkdir(parents=True, exist_ok=True)
-        watchers.append(FiniteModelCheckpoint(str(checkpoint_path), save_best_only=True))
+        watchers.append(Checkpoint(checkpoint_path, save_best_only=True))
     start = time.perf_counter()
     history = model.fit(
         **batches,

@@ -34,14 +34,11 @@ const [header, binary] = [JSON.parse(fs.readFileSync(process.argv[2])), fs.readF
 const points = JSON.parse(fs.readFileSync(0, "utf8"));
 const decoder = explorer.parseDecoder(header, binary);
 const b64 = (floats) => Buffer.from(floats.buffer, floats.byteOffset, floats.byteLength).toString("base64");
-const started = process.hrtime.bigint();
 const images = points.map((point) => explorer.decode(decoder, point));
-const seconds = Number(process.hrtime.bigint() - started) / 1e9;
 const flat = new Float32Array(images.length * 784);
 images.forEach((image, i) => flat.set(image, i * 784));
 process.stdout.write(JSON.stringify({
   images: b64(flat),
-  seconds_per_image: seconds / points.length,
   layers: decoder.layers.map((l) => ({ kernel: b64(l.kernel), bias: b64(l.bias), activation: l.activation })),
   anchors: b64(decoder.anchors),
 }));
@@ -124,8 +121,6 @@ def test_the_javascript_decodes_as_keras_does(exported, keras_vae):
     expected = np.asarray(decoder.predict(points, verbose=0))
     difference = np.abs(js - expected).max()
     assert difference <= TOLERANCE, f"the JavaScript decode differs from Keras's by up to {difference:.2e}"
-    # A drag redraws at once: one decode takes a few milliseconds (about half a million multiply-adds).
-    assert decoded["seconds_per_image"] < 0.05, decoded["seconds_per_image"]
 
 
 def test_the_javascript_refuses_a_file_that_fails_its_sha256(exported, tmp_path):

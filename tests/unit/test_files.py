@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from tests.unit.support import child_env, one_line
 from utils import files
 
 
@@ -94,3 +95,52 @@ def test_remove_stale_parts_removes_only_those_of_finished_processes(tmp_path):
 )
 def test_describe_os_error_gives_the_reason_and_the_file(error, expected):
     assert files.describe_os_error(error) == expected
+
+
+def test_save_output_writes_whole_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("AE_OUTPUT_DIR", str(tmp_path))
+    path = files.save_output(tmp_path / "metrics.json", lambda handle: handle.write(b"{}"), "The metrics")
+    assert path == tmp_path / "metrics.json" and path.read_bytes() == b"{}"
+
+
+def test_save_output_skips_an_unwritable_outputs_folder_silently(tmp_path, monkeypatch, capsys):
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("AE_OUTPUT_DIR", str(tmp_path / "a-file" / "outputs"))
+    target = tmp_path / "a-file" / "outputs" / "x.json"
+    assert files.save_output(target, lambda handle: handle.write(b"{}"), "The metrics") is None
+    assert capsys.readouterr() == ("", ""), "the notebook's first cell has said it once already"
+
+
+def test_a_full_disk_while_saving_an_output_is_one_line_and_leaves_no_part(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("AE_OUTPUT_DIR", str(tmp_path))
+
+    def fill_the_disk(handle):
+        handle.write(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    assert files.save_output(tmp_path / "fig.png", fill_the_disk, "The figure") is None
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith(f"The figure was not saved: could not write {tmp_path / 'fig.png'} (No space left")
+    assert "MB free there" in line and "AE_OUTPUT_DIR" in line
+    assert [path for path in tmp_path.rglob("*") if path.is_file()] == []
+
+
+def test_locked_makes_a_second_writer_wait_and_leaves_no_file(tmp_path):
+    target = tmp_path / "model.keras"
+    waiter = [sys.executable, "-c", LOCK_AND_SAY, str(target)]
+    with files.locked(target):
+        child = subprocess.Popen(waiter, stdout=subprocess.PIPE, text=True, env=child_env())
+        with pytest.raises(subprocess.TimeoutExpired):
+            child.communicate(timeout=2)
+    assert child.communicate(timeout=30)[0].strip() == "locked"
+    assert list(tmp_path.iterdir()) == []
+
+
+LOCK_AND_SAY = """
+import sys
+from pathlib import Path
+from tests.unit.support import child_env, one_line
+from utils import files
+with files.locked(Path(sys.argv[1])):
+    print("locked")
+"""

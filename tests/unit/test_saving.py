@@ -284,3 +284,39 @@ def test_a_record_reads_back_as_it_was_written(tmp_path):
     path.write_bytes(b"\xff\xfe not json")
     with pytest.raises(saving.SavedModelError, match=f"the training record {path} is damaged"):
         saving.TrainingRecord.load(path)
+
+
+# --------------------------------------------------------------------------- folders that cannot be written
+
+
+def test_save_into_an_unwritable_outputs_folder_keeps_the_model_in_memory(
+    trained_pair, tmp_path, monkeypatch, capsys
+):
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("AE_OUTPUT_DIR", str(tmp_path / "a-file" / "outputs"))
+    model = build_small()
+    _, _, record = trained_pair
+    assert saving.save("small", model, record) is None
+    assert capsys.readouterr() == ("", ""), "the notebook's first cell said it once; saving stays quiet"
+    assert saving.load("small", build_small) is None, "nothing to load, and no traceback"
+
+
+def test_a_full_disk_during_a_save_is_one_line_and_keeps_the_last_good_pair(
+    good_pair, trained_pair, monkeypatch, capsys
+):
+    before = sorted(path.read_bytes() for path in good_pair.parent.iterdir())
+
+    def full_disk(self, filepath, *args, **kwargs):
+        Path(filepath).write_bytes(b"PK half a zip")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(keras.Model, "save", full_disk)
+    _, _, record = trained_pair
+    assert saving.save("small", build_small(), record) is None
+    line = one_line(capsys.readouterr().err)
+    assert (
+        line.startswith("The model was not saved: could not write ") and "small.keras (No space left" in line
+    )
+    assert "MB free there" in line and "stays in memory" in line and "AE_OUTPUT_DIR" in line
+    assert part_files(good_pair.parent) == []
+    assert sorted(path.read_bytes() for path in good_pair.parent.iterdir()) == before

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 
+from tests.unit.support import one_line
 from utils import models, preprocessing, recipes, training
 
 
@@ -190,3 +191,34 @@ def test_training_stops_on_a_non_finite_loss_and_saves_nothing(digits, tmp_path)
             verbose=False,
         )
     assert not checkpoint.exists(), "a non-finite model is never checkpointed"
+
+
+def test_the_checkpoint_is_renamed_into_place_whole_and_leaves_no_part(digits, tmp_path):
+    train, val = digits
+    checkpoint = tmp_path / "last.weights.h5"
+    callback = training.Checkpoint(
+        checkpoint, save_weights_only=True
+    )  # every epoch: the file is the last one
+    model = build_small()
+    model.compile("adam", "mse")
+    model.fit(train, train, validation_data=(val, val), epochs=2, verbose=0, callbacks=[callback])
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["last.weights.h5"]
+    restored = build_small()
+    restored.load_weights(checkpoint)
+    assert all(np.array_equal(a, b) for a, b in zip(restored.get_weights(), model.get_weights(), strict=True))
+
+
+def test_a_checkpoint_that_cannot_be_written_is_one_line_and_training_goes_on(digits, tmp_path, capsys):
+    train, val = digits
+    (tmp_path / "a-file").write_text("")
+    checkpoint = tmp_path / "a-file" / "best.weights.h5"  # its folder is a file: the write fails
+    model = build_small()
+    model.compile("adam", "mse")
+    callback = training.Checkpoint(checkpoint, save_best_only=True, save_weights_only=True)
+    history = model.fit(train, train, validation_data=(val, val), epochs=3, verbose=0, callbacks=[callback])
+    assert len(history.history["loss"]) == 3, "training went on"
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith(
+        f"The checkpoint was not saved, and checkpointing stops for this run: could not write {checkpoint}"
+    )
+    assert callback.stopped
