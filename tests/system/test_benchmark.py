@@ -290,3 +290,27 @@ def test_bad_arguments_are_refused(arguments, message):
         [sys.executable, str(SCRIPT), *arguments], capture_output=True, text=True, timeout=120, check=False
     )
     assert done.returncode == 2 and message in done.stderr
+
+
+def test_the_profile_splits_an_epoch_into_parts_that_add_up(tmp_path):
+    """benchmarks/profile_training.py in quick mode: every part is a share of the timed epoch, none negative."""
+    env = {**os.environ, "AE_QUICK": "1", "AE_OUTPUT_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "profile_training.py"), "--epochs", "2", "--rounds", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((tmp_path / "quick" / "benchmarks" / "profile_training.json").read_text())
+    assert set(results) == {"jax", "tensorflow"}
+    for backend, runs in results.items():
+        (timed,) = runs["timed"]
+        parts = [timed[part] for part in ("train steps", "validation", "callbacks and logging")]
+        assert all(part > 0 for part in parts), (backend, timed)
+        assert sum(parts) < timed["epoch"], "the parts are inside the epoch they split"
+        assert f"| {backend} |" in done.stdout
+    (split,) = results["jax"]["split"]
+    assert 0 < split["gradient"] < split["step"], "Adam's update adds to the forward and backward pass"
+    assert "a quick-mode subset (not a result)" in done.stdout
