@@ -25,21 +25,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Locator, Page, expect
 
 from tests.conftest import NOTEBOOKS, ROOT, notebook_id
 from utils import config
 
-CHROMIUM = Path("/usr/bin/chromium")  # Debian's package, installed by `make setup`
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SELECTION_ENV = "AE_BROWSER_NOTEBOOKS"
 CI_NOTEBOOKS = ("01_data.ipynb", "02_model.ipynb")
 # THE LATENT EXPLORER: the notebook whose output shows ipywidgets sliders and an ipywidgets.Image of the decoded
@@ -147,21 +137,6 @@ def lab(tmp_path_factory) -> Iterator[Lab]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Headless Debian chromium, driven by Playwright (whose own browser download does not work here)."""
-    assert CHROMIUM.is_file(), (
-        f"{CHROMIUM} is missing: install Debian's chromium (`make setup` does it as root, "
-        "otherwise `sudo apt-get install chromium`)."
-    )
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")

@@ -27,11 +27,10 @@ from urllib.parse import unquote, urlsplit
 
 import nbformat
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import NOTEBOOKS, ROOT, needs_root
 from tests.notebooks.test_structure import repository_address
-from tests.system.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 HTML = ROOT / "build" / "site" / "html"
 VAE_PAGE = "10_variational.html"
@@ -99,17 +98,6 @@ def server(site) -> Iterator[str]:
     finally:
         httpd.shutdown()
         httpd.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert CHROMIUM.is_file(), f"{CHROMIUM} is missing: `make setup` installs Debian's chromium (as root)."
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")
