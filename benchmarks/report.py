@@ -11,10 +11,11 @@ import statistics
 
 from benchmarks.runner import ABLATION_EPOCHS, ABLATIONS, CONV_ABLATION_EPOCHS, CONV_ABLATION_IMAGES, RECIPES
 
-# The speed goals of issue 11.
+# The series' speed goals: the conv model's error within a training budget, the share of the matmul peak per
+# backend, and how much sooner than the blog's deep recipe the series' model reaches that recipe's error.
 CONV_TARGET_MSE = 0.0025
 CONV_BUDGET_SECONDS = 600
-PEAK_GOAL = 0.70
+PEAK_GOALS = {"jax": 0.70, "tensorflow": 0.50}
 SOONER_GOAL = 10.0
 
 
@@ -219,7 +220,7 @@ def render_ablations(measured: dict, backends: list[str], keys: list[str]) -> li
 
 
 def render_goals(measured: dict, backends: list[str]) -> list[str]:
-    """The three speed goals of issue 11, each with its measured value; "met" only if every round meets it."""
+    """The series' three speed goals, each with its measured value; "met" only if every round meets it."""
     lines = ["Goals (met only when every round meets them):"]
     for series_backend in backends:
         for blog_backend in backends:
@@ -234,11 +235,11 @@ def render_goals(measured: dict, backends: list[str]) -> list[str]:
     for backend in backends:
         runs = runs_of(measured, "recipe", "series", backend)
         share = [run["gflops"] / run["peak_gflops"] for run in runs if run.get("peak_gflops")]
-        if share:
+        if share and backend in PEAK_GOALS:
             lines.append(
-                f"- Whole dense training run at >= {100 * PEAK_GOAL:.0f}% of the measured fp32 matmul peak, "
-                f"{backend}: {spread([100 * s for s in share], '.0f', '%')} -> "
-                f"{'met' if min(share) >= PEAK_GOAL else 'not met'}."
+                f"- Whole dense training run at >= {100 * PEAK_GOALS[backend]:.0f}% of the measured fp32 matmul "
+                f"peak, {backend}: {spread([100 * s for s in share], '.0f', '%')} -> "
+                f"{'met' if min(share) >= PEAK_GOALS[backend] else 'not met'}."
             )
     for backend in backends:
         for run in runs_of(measured, "recipe", "conv", backend):

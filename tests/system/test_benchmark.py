@@ -110,7 +110,8 @@ def test_ablation_rows_and_goals(quick_run):
     after_goals = table.split("\nGoals (met only when every round meets them):\n")[1]
     goals = [line for line in after_goals.splitlines() if line.startswith("- ")]
     assert sum("10x sooner" in line for line in goals) == 4, "every pair of backends"
-    assert sum("of the measured fp32 matmul peak" in line for line in goals) == 2
+    peaks = [line for line in goals if "of the measured fp32 matmul" in line]
+    assert len(peaks) == 2 and ">= 70%" in peaks[0] + peaks[1] and ">= 50%" in peaks[0] + peaks[1]
     assert sum("Conv model at test MSE <= 0.0025" in line for line in goals) == 1
     assert all(line.endswith(("met.", "not met.")) for line in goals)
 

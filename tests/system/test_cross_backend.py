@@ -1,4 +1,4 @@
-"""A `.keras` file saved on one Keras backend loads on another and gives the same test MSE (issue 11).
+"""A `.keras` file saved on one Keras backend loads on another and gives the same test MSE.
 
 Each backend runs in its own subprocess (a process has one Keras backend): one trains and saves the dense
 autoencoder and the VAE with its custom sampling layer; another loads both pairs with the series' own checked

@@ -36,3 +36,27 @@ def test_readme_names_only_the_one_repository():
     address = repository_address()
     for other in re.findall(r"https://github\.com/[\w.-]+/[\w.-]+", (ROOT / "README.md").read_text()):
         assert other == address, f"README names another repository: {other}"
+
+
+def test_nothing_names_a_tracker_issue():
+    """Code, tests, notebooks and docs say what a thing does, not which issue asked for it."""
+    pattern = re.compile(r"\b" + "issues?" + r" #?\d+\b", re.IGNORECASE)
+    files = [
+        *(
+            path
+            for folder in ("utils", "scripts", "benchmarks", "tests", "docs")
+            for path in (ROOT / folder).rglob("*")
+        ),
+        *NOTEBOOKS,
+        *ROOT.glob("*.md"),
+        ROOT / "Makefile",
+    ]
+    named = [
+        f"{path.relative_to(ROOT)}: {match.group()}"
+        for path in files
+        if path.is_file()
+        and path.suffix in {".py", ".md", ".ipynb", ".txt", ""}
+        and "__pycache__" not in path.parts
+        for match in pattern.finditer(path.read_text(errors="ignore"))
+    ]
+    assert not named, f"tracker issues named: {named}"
