@@ -19,12 +19,15 @@ PEAK_GOALS = {"jax": 0.70, "tensorflow": 0.50}
 SOONER_GOAL = 10.0
 
 
+def epoch_reaching(run: dict, target: float) -> int | None:
+    """The first epoch (counted from 1) whose test MSE is at or below ``target`` (None if never)."""
+    return next((epoch for epoch, mse in enumerate(run["test_mse"], 1) if mse <= target), None)
+
+
 def time_to(run: dict, target: float) -> float | None:
     """Training seconds at the first epoch whose test MSE is at or below ``target`` (None if never)."""
-    for seconds, mse in zip(run["train_seconds"], run["test_mse"], strict=True):
-        if mse <= target:
-            return seconds
-    return None
+    epoch = epoch_reaching(run, target)
+    return None if epoch is None else run["train_seconds"][epoch - 1]
 
 
 def spread(values: list[float], digits: str = ".1f", unit: str = "") -> str:
@@ -142,15 +145,19 @@ def render_targets(measured: dict, backends: list[str]) -> list[str]:
     return [*header, *lines, ""] if lines else []
 
 
+def paired_runs(measured: dict, blog: str, series_backend: str, blog_backend: str) -> list[tuple[dict, dict]]:
+    """``(series run, blog run)`` of every round that has both."""
+    series = {run["round"]: run for run in runs_of(measured, "recipe", "series", series_backend)}
+    blog_runs = runs_of(measured, "recipe", blog, blog_backend)
+    return [(series[run["round"]], run) for run in blog_runs if run["round"] in series]
+
+
 def pair_times(measured: dict, blog: str, series_backend: str, blog_backend: str):
     """Per round: the blog run's final MSE, its time to it, and the series' time to it (None if never)."""
-    series = {run["round"]: run for run in runs_of(measured, "recipe", "series", series_backend)}
     ratios, series_times, blog_times, targets = [], [], [], []
-    for run in runs_of(measured, "recipe", blog, blog_backend):
-        if run["round"] not in series:
-            continue
+    for series_run, run in paired_runs(measured, blog, series_backend, blog_backend):
         target = run["test_mse"][-1]
-        ours, theirs = time_to(series[run["round"]], target), time_to(run, target)
+        ours, theirs = time_to(series_run, target), time_to(run, target)
         targets.append(target)
         blog_times.append(theirs)
         series_times.append(ours)
@@ -219,16 +226,15 @@ def render_ablations(measured: dict, backends: list[str], keys: list[str]) -> li
     return lines + ([""] + notes if notes else [])
 
 
-def what_sooner_needs(measured: dict, series_backend: str, targets: list, blog_times: list) -> str:
-    """The series' epoch and time at the blog's error next to what the goal asks, and its first epoch's time."""
-    series = runs_of(measured, "recipe", "series", series_backend)
-    reached = [
-        next((epoch for epoch, mse in enumerate(run["test_mse"], 1) if mse <= target), None)
-        for run, target in zip(series, targets, strict=False)
-    ]
+def what_sooner_needs(measured: dict, series_backend: str, blog_backend: str) -> str:
+    """Where the series reaches the deep blog recipe's error, what the goal asks, and its first epoch's time."""
+    pairs = paired_runs(measured, "blog_deep", series_backend, blog_backend)
+    reached = [epoch_reaching(ours, theirs["test_mse"][-1]) for ours, theirs in pairs]
     epochs = spread([epoch for epoch in reached if epoch], ".0f") if any(reached) else "never"
-    asked = spread([time / SOONER_GOAL for time in blog_times if time], ".1f", " s")
-    first = spread([run["train_seconds"][0] for run in series], ".1f", " s")
+    asked = spread(
+        [time_to(theirs, theirs["test_mse"][-1]) / SOONER_GOAL for _, theirs in pairs], ".1f", " s"
+    )
+    first = spread([ours["train_seconds"][0] for ours, _ in pairs], ".1f", " s")
     return f"the series gets there in epoch {epochs}; the goal asks for {asked}, and its first epoch (compilation included) takes {first}"
 
 
@@ -237,15 +243,13 @@ def render_goals(measured: dict, backends: list[str]) -> list[str]:
     lines = ["Goals (met only when every round meets them):"]
     for series_backend in backends:
         for blog_backend in backends:
-            ratios, series_times, blog_times, targets = pair_times(
-                measured, "blog_deep", series_backend, blog_backend
-            )
+            ratios, _, _, targets = pair_times(measured, "blog_deep", series_backend, blog_backend)
             if targets:
                 met = len(ratios) == len(targets) and min(ratios) >= SOONER_GOAL
                 lines.append(
                     f"- Reach the blog deep recipe's final test MSE {SOONER_GOAL:.0f}x sooner, series on "
                     f"{series_backend}, blog on {blog_backend}: {format_ratios(ratios, targets)}; "
-                    f"{what_sooner_needs(measured, series_backend, targets, blog_times)} -> "
+                    f"{what_sooner_needs(measured, series_backend, blog_backend)} -> "
                     f"{'met' if met else 'not met'}."
                 )
     for backend in backends:
