@@ -111,8 +111,7 @@ def timed_fit(epochs: int, timed: bool) -> dict:
             sys.stdout = stdout
 
     batches = [
-        prepared.x_train[i : i + settings.batch_size]
-        for i in range(0, len(prepared.x_train), settings.batch_size)
+        prepared.x_train[i : i + settings.batch_size] for i in range(0, len(prepared.x_train), settings.batch_size)
     ]
     start = time.perf_counter()
     converted = [keras.ops.convert_to_tensor(batch) for batch in batches]
@@ -209,9 +208,7 @@ def measure(backends: list[str], epochs: int, rounds: int) -> dict:
 
 def spread(values: list[float], digits: int = 3, unit: str = " s") -> str:
     """The median, and the range in brackets when the rounds differ in the digits shown."""
-    low, middle, high = (
-        f"{value:.{digits}f}" for value in (min(values), statistics.median(values), max(values))
-    )
+    low, middle, high = (f"{value:.{digits}f}" for value in (min(values), statistics.median(values), max(values)))
     return f"{middle}{unit}" + ("" if low == high else f" [{low}-{high}]")
 
 
@@ -233,9 +230,7 @@ def report(results: dict, epochs: int) -> str:
             shares = [run[key] / run["epoch"] * 100 for run in timed]
             return f"{spread([run[key] for run in timed])} ({spread(shares, 0, '%')})"
 
-        rest = [
-            {"rest": run["epoch"] - sum(run[part] for part in PARTS), "epoch": run["epoch"]} for run in timed
-        ]
+        rest = [{"rest": run["epoch"] - sum(run[part] for part in PARTS), "epoch": run["epoch"]} for run in timed]
         shares = [run["rest"] / run["epoch"] * 100 for run in rest]
         lines.append(
             f"| {backend} | {spread([run['epoch'] for run in runs['untimed']])} | {spread([run['epoch'] for run in timed])} "
@@ -258,9 +253,7 @@ def report(results: dict, epochs: int) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backends", default="jax,tensorflow")
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--rounds", type=int, default=3)
@@ -270,9 +263,7 @@ def main() -> int:
     print(text)
     path = config.output_dir("benchmarks") / "profile_training.md"
     write_atomically(path, lambda handle: handle.write(text.encode() + b"\n"))
-    write_atomically(
-        path.with_suffix(".json"), lambda handle: handle.write(json.dumps(results, indent=1).encode())
-    )
+    write_atomically(path.with_suffix(".json"), lambda handle: handle.write(json.dumps(results, indent=1).encode()))
     return 0
 
 

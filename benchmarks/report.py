@@ -34,9 +34,7 @@ def spread(values: list[float], digits: str = ".1f", unit: str = "") -> str:
     """``median [min-max]`` of ``values``, or just the value when they all print the same."""
     if not values:
         return "n/a"
-    median, low, high = (
-        f"{value:{digits}}" for value in (statistics.median(values), min(values), max(values))
-    )
+    median, low, high = (f"{value:{digits}}" for value in (statistics.median(values), min(values), max(values)))
     return f"{median}{unit}" if low == high else f"{median}{unit} [{low}-{high}]"
 
 
@@ -53,9 +51,7 @@ def verdict(variant: list[float], baseline: list[float], higher_is_better: bool 
 
 def runs_of(measured: dict, kind: str, key: str, backend: str) -> list[dict]:
     """The runs of one job on one backend, in round order."""
-    return [
-        run for run in measured["runs"] if (run["kind"], run["key"], run["backend"]) == (kind, key, backend)
-    ]
+    return [run for run in measured["runs"] if (run["kind"], run["key"], run["backend"]) == (kind, key, backend)]
 
 
 def render(measured: dict) -> str:
@@ -75,9 +71,7 @@ def render(measured: dict) -> str:
     recipe_keys = [key for key in RECIPES if any(run["key"] == key for run in measured["runs"])]
     peaks = {
         backend: [
-            run["peak_gflops"]
-            for run in measured["runs"]
-            if run["backend"] == backend and run.get("peak_gflops")
+            run["peak_gflops"] for run in measured["runs"] if run["backend"] == backend and run.get("peak_gflops")
         ]
         for backend in backends
     }
@@ -105,15 +99,13 @@ def render(measured: dict) -> str:
     lines += [
         f"fp32 peak, measured before and after each recipe run (2048x2048 matmul, best of "
         f"{measured['peak_windows']} windows, the higher of the two): "
-        + "; ".join(
-            f"{backend} {spread(values, '.0f')} GFLOP/s" for backend, values in peaks.items() if values
-        )
+        + "; ".join(f"{backend} {spread(values, '.0f')} GFLOP/s" for backend, values in peaks.items() if values)
         + (
             f". Clock-based estimate: {clock:.0f} GFLOP/s ({measured['cores']} cores x "
             f"{measured['mhz']:.0f} MHz as /proc/cpuinfo reports it x FLOPs per cycle)."
             if clock
             else "."
-        ),
+        )
     ]
     ablation_keys = [key for key in ABLATIONS if any(run["key"] == key for run in measured["runs"])]
     if ablation_keys:
@@ -231,9 +223,7 @@ def what_sooner_needs(measured: dict, series_backend: str, blog_backend: str) ->
     pairs = paired_runs(measured, "blog_deep", series_backend, blog_backend)
     reached = [epoch_reaching(ours, theirs["test_mse"][-1]) for ours, theirs in pairs]
     epochs = spread([epoch for epoch in reached if epoch], ".0f") if any(reached) else "never"
-    asked = spread(
-        [time_to(theirs, theirs["test_mse"][-1]) / SOONER_GOAL for _, theirs in pairs], ".1f", " s"
-    )
+    asked = spread([time_to(theirs, theirs["test_mse"][-1]) / SOONER_GOAL for _, theirs in pairs], ".1f", " s")
     first = spread([ours["train_seconds"][0] for ours, _ in pairs], ".1f", " s")
     return f"the series gets there in epoch {epochs}; the goal asks for {asked}, and its first epoch (compilation included) takes {first}"
 
@@ -269,17 +259,11 @@ def render_goals(measured: dict, backends: list[str]) -> list[str]:
                 for seconds, mse in zip(run["train_seconds"], run["test_mse"], strict=True)
                 if seconds <= CONV_BUDGET_SECONDS
             ]
-            best = (
-                f"best test MSE {min(in_budget):.5f} within the budget" if in_budget else "no epoch within it"
-            )
+            best = f"best test MSE {min(in_budget):.5f} within the budget" if in_budget else "no epoch within it"
             lines.append(
                 f"- Conv model at test MSE <= {CONV_TARGET_MSE} within {CONV_BUDGET_SECONDS / 60:.0f} minutes, "
                 f"{backend} ({run['seconds'] / run['epochs']:.1f} s per epoch): {best}, "
-                + (
-                    f"{CONV_TARGET_MSE} reached after {reached:.0f} s"
-                    if reached
-                    else f"{CONV_TARGET_MSE} not reached"
-                )
+                + (f"{CONV_TARGET_MSE} reached after {reached:.0f} s" if reached else f"{CONV_TARGET_MSE} not reached")
                 + (" -> met." if reached and reached <= CONV_BUDGET_SECONDS else " -> not met.")
             )
     return lines

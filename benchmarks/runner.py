@@ -96,9 +96,7 @@ ABLATIONS = {
     "bf16": Job("mixed_bfloat16", "dense", environment={"AE_BENCH_BF16": "1"}),
     "batch_128": Job("batch size 128", "dense", {"batch_size": 128}, in_default=False),
     "batch_500": Job("batch size 500", "dense", {"batch_size": 500}, in_default=False),
-    "no_checkpoint": Job(
-        "without the notebooks' best-epoch checkpoint", "dense", checkpoint=False, in_default=False
-    ),
+    "no_checkpoint": Job("without the notebooks' best-epoch checkpoint", "dense", checkpoint=False, in_default=False),
     "one_thread": Job(
         "one intra-op thread",
         "dense",
@@ -116,18 +114,11 @@ ABLATIONS = {
         in_default=False,
         note="on the dense model's default backend; its baseline is the series recipe run",
     ),
-    "conv_reference": Job(
-        "conv model, TensorFlow without XLA (the series' choice)", backends=("tensorflow",), **_CONV
-    ),
+    "conv_reference": Job("conv model, TensorFlow without XLA (the series' choice)", backends=("tensorflow",), **_CONV),
     "conv_jit": Job(
-        "conv model with XLA (jit_compile=True)",
-        changes={"jit_compile": True},
-        backends=("tensorflow",),
-        **_CONV,
+        "conv model with XLA (jit_compile=True)", changes={"jit_compile": True}, backends=("tensorflow",), **_CONV
     ),
-    "conv_jax": Job(
-        "conv model on JAX (always XLA)", backends=("jax",), baseline_backend="tensorflow", **_CONV
-    ),
+    "conv_jax": Job("conv model on JAX (always XLA)", backends=("jax",), baseline_backend="tensorflow", **_CONV),
 }
 
 
@@ -265,9 +256,7 @@ def in_child(key: str, job: Job, backend: str, peak_windows: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def plan(
-    backends: list[str], recipes: list[str], ablations: list[tuple[str, str]], repeats: int
-) -> list[tuple]:
+def plan(backends: list[str], recipes: list[str], ablations: list[tuple[str, str]], repeats: int) -> list[tuple]:
     """The runs in order, as ``(round, kind, key, backend)``: every round runs every job once."""
     runs = []
     for round_number in range(repeats):

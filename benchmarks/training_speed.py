@@ -53,23 +53,17 @@ def choose(text: str, known: dict | tuple, what: str, parser: argparse.ArgumentP
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--backends", default="all", help=f"comma-separated, from {', '.join(BACKENDS)}")
-    parser.add_argument(
-        "--recipes", default="all", help=f"comma-separated, 'all' or 'none', from {', '.join(RECIPES)}"
-    )
+    parser.add_argument("--recipes", default="all", help=f"comma-separated, 'all' or 'none', from {', '.join(RECIPES)}")
     parser.add_argument(
         "--ablations",
         default="default",
         help=f"comma-separated, 'default', 'all' or 'none', from {', '.join(ABLATIONS)}",
     )
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds (default 3)")
-    parser.add_argument(
-        "--render", metavar="JSON", help="only print the report of a saved training_speed.json"
-    )
+    parser.add_argument("--render", metavar="JSON", help="only print the report of a saved training_speed.json")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(runner.run_job(json.loads(args.child))))
@@ -90,9 +84,7 @@ def main() -> int:
     table = report.render(measured)
     print("\n" + table)
     out = config.output_dir("benchmarks") / "training_speed.md"
-    write_atomically(
-        out.with_suffix(".json"), lambda handle: handle.write(json.dumps(measured, indent=1).encode())
-    )
+    write_atomically(out.with_suffix(".json"), lambda handle: handle.write(json.dumps(measured, indent=1).encode()))
     write_atomically(out, lambda handle: handle.write(table.encode() + b"\n"))
     print(f"\nwritten to {out} (measurements in {out.with_suffix('.json').name})")
     return 0

@@ -164,9 +164,7 @@ class Notebook:
                 before, after = cell.source.split(PREDICT_MARK, 1)
                 headings = HEADING.findall(before)
                 question = after.strip().split("\n\n")[0].strip()
-                pauses.append(
-                    Pause(headings[-1] if headings else section, question, self._answer_after(index))
-                )
+                pauses.append(Pause(headings[-1] if headings else section, question, self._answer_after(index)))
             headings = HEADING.findall(cell.source)
             section = headings[-1] if headings else section
         return pauses
@@ -190,9 +188,7 @@ class Notebook:
                 solution = SOLUTION.search(text)
                 code = "\n".join(PYTHON_BLOCK.findall(solution.group("body"))) if solution else ""
                 found.append(
-                    Exercise(
-                        int(match.group("number")), match.group("text").strip(), bool(TRAINS.search(code))
-                    )
+                    Exercise(int(match.group("number")), match.group("text").strip(), bool(TRAINS.search(code)))
                 )
         return found
 
@@ -260,13 +256,9 @@ def stage_notebooks(notebooks: list[Notebook], address: str) -> None:
     for notebook in notebooks:
         write_if_changed(SOURCES / notebook.path.name, staged_notebook(notebook, address))
         write_if_changed(EXTRA / "notebooks" / notebook.path.name, notebook.path.read_bytes())
-    explorers = [
-        notebook for notebook in notebooks if any(EXPLORER_CALL in source for source in notebook.code)
-    ]
+    explorers = [notebook for notebook in notebooks if any(EXPLORER_CALL in source for source in notebook.code)]
     if not explorers:
-        raise SystemExit(
-            f"no notebook calls {EXPLORER_CALL}...): the live explorer would have nowhere to go."
-        )
+        raise SystemExit(f"no notebook calls {EXPLORER_CALL}...): the live explorer would have nowhere to go.")
 
 
 def stage_katex() -> None:
@@ -432,9 +424,7 @@ def plans(notebooks: list[Notebook], measured: Timing) -> str:
     by_stem = {notebook.stem: notebook for notebook in notebooks}
     out = []
     for plan in document["plan"]:
-        placed = [
-            stem for lesson in plan["class"] for stem in lesson["notebooks"] + lesson.get("at_home", [])
-        ]
+        placed = [stem for lesson in plan["class"] for stem in lesson["notebooks"] + lesson.get("at_home", [])]
         missing = sorted(set(by_stem) - set(placed))
         unknown = sorted(set(placed) - set(by_stem))
         twice = sorted({stem for stem in placed if placed.count(stem) > 1})
@@ -449,9 +439,7 @@ def plans(notebooks: list[Notebook], measured: Timing) -> str:
             home = [by_stem[stem] for stem in lesson.get("at_home", [])]
             times = [measured.seconds.get(notebook.stem) for notebook in taught]
             total = f"{sum(times):.0f} s" if None not in times else "not timed yet"
-            line = (
-                f"{number}. **{lesson['title']}** (run time {total}): {', '.join(n.link() for n in taught)}."
-            )
+            line = f"{number}. **{lesson['title']}** (run time {total}): {', '.join(n.link() for n in taught)}."
             if home:
                 line += f" At home: {', '.join(notebook.link() for notebook in home)}."
             if lesson.get("note"):
@@ -519,9 +507,7 @@ def sphinx() -> None:
     command = [PYTHON, "-m", "sphinx", "-b", "html", "-q", "-c", str(SITE), "-d", str(DOCTREES)]
     command += [str(SOURCES), str(HTML)]
     environment = {**os.environ, "AE_SITE_STAGE": str(BUILD)}
-    result = subprocess.run(
-        command, env=environment, text=True, capture_output=True, stdin=subprocess.DEVNULL
-    )
+    result = subprocess.run(command, env=environment, text=True, capture_output=True, stdin=subprocess.DEVNULL)
     warnings = [line for line in result.stderr.splitlines() if line.strip()]
     if warnings:
         print("\n".join(warnings[-40:]), file=sys.stderr)
@@ -552,9 +538,7 @@ def main(argv: list[str] | None = None) -> int:
     stage_katex()
     write_if_changed(SOURCES / "index.md", home_page(notebooks, address))
     write_if_changed(SOURCES / "teachers_guide.md", guide_page(notebooks))
-    write_if_changed(
-        SOURCES / "results.md", results_page(finished(table, "scripts/train_weights.py --table"), address)
-    )
+    write_if_changed(SOURCES / "results.md", results_page(finished(table, "scripts/train_weights.py --table"), address))
     if export is not None:
         print(finished(export, "scripts/export_decoder.py").strip())
     step("running Sphinx", start)

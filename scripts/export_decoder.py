@@ -55,9 +55,7 @@ def load_decoder_and_anchors():
     vae = recipe.build()
     record = weights.load_into(vae, MODEL)
     if record is None:
-        raise SystemExit(
-            f"The shipped weights of {MODEL} are missing or fail their sha256 check (see above)."
-        )
+        raise SystemExit(f"The shipped weights of {MODEL} are missing or fail their sha256 check (see above).")
     encoder, decoder = models.split_autoencoder(vae)
     _, (x_test, y_test) = data.load_mnist()
     first_of_each = [int(np.flatnonzero(y_test == digit)[0]) for digit in range(10)]
@@ -93,12 +91,7 @@ def export(decoder, anchors: np.ndarray, names: list[str], record: dict, out: Pa
             raise SystemExit(f"{layer.name}: the explorer decodes Dense layers with {ACTIVATIONS} only.")
         kernel, bias = layer.get_weights()
         layers.append(
-            {
-                "units": int(kernel.shape[1]),
-                "activation": activation,
-                "kernel": place(kernel),
-                "bias": place(bias),
-            }
+            {"units": int(kernel.shape[1]), "activation": activation, "kernel": place(kernel), "bias": place(bias)}
         )
     anchor_entry = place(anchors, "float32") | {"names": list(names)}
     limit = inspect.signature(widgets.latent_explorer).parameters["limit"].default

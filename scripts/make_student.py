@@ -27,9 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "student"
 SOLUTION = re.compile(r"\n*<details>\s*<summary>\s*Solution\s*</summary>.*?</details>[ \t]*", re.S)
 SOLUTION_START = re.compile(r"<summary>\s*Solution\s*</summary>")
-BADGE = re.compile(
-    r"\[!\[[^\]]*\]\(https://colab\.research\.google\.com/assets/colab-badge\.svg\)\]\([^)\s]+\)"
-)
+BADGE = re.compile(r"\[!\[[^\]]*\]\(https://colab\.research\.google\.com/assets/colab-badge\.svg\)\]\([^)\s]+\)")
 STUDENT_NOTE = (
     "*Student copy: the worked solutions are left out. Open it in JupyterLab, or upload it to Google Colab "
     "(File → Upload notebook); its first cell installs what it needs there.*"
@@ -40,9 +38,7 @@ SETUP_PATH = 'sys.path.insert(0, "..")'
 def without_solutions(text: str, where: str) -> tuple[str, int]:
     """``text`` with every solution block removed, and how many there were."""
     blocks = SOLUTION.findall(text)
-    if len(blocks) != len(SOLUTION_START.findall(text)) or any(
-        block.count("<details") > 1 for block in blocks
-    ):
+    if len(blocks) != len(SOLUTION_START.findall(text)) or any(block.count("<details") > 1 for block in blocks):
         raise SystemExit(f"{where}: a Solution block is not closed, or holds another <details> block.")
     return (SOLUTION.sub("", text).rstrip() if blocks else text), len(blocks)
 
@@ -80,9 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         nbformat.write(notebook, out / path.name)
         total += removed
     shown = out.relative_to(ROOT) if out.is_relative_to(ROOT) else out
-    print(
-        f"Wrote {len(paths)} notebooks to {shown}/ without their {total} worked solutions (hints and outputs kept)."
-    )
+    print(f"Wrote {len(paths)} notebooks to {shown}/ without their {total} worked solutions (hints and outputs kept).")
     return 0
 
 

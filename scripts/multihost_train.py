@@ -75,9 +75,7 @@ def run_worker(args: argparse.Namespace) -> int:
     from utils import config, files, models, preprocessing
 
     prepared = preprocessing.prepare_mnist(quick=args.quick)
-    train_size, val_size = (
-        (QUICK_TRAIN, QUICK_VAL) if args.quick else (len(prepared.x_train), len(prepared.x_val))
-    )
+    train_size, val_size = (QUICK_TRAIN, QUICK_VAL) if args.quick else (len(prepared.x_train), len(prepared.x_val))
     # Each process reads its own shard, the same size everywhere so that all take the same number of steps.
     train_size, val_size = (size // args.processes * args.processes for size in (train_size, val_size))
     x_train = prepared.x_train[:train_size][args.process_id :: args.processes]
@@ -252,17 +250,13 @@ def launch(args: argparse.Namespace) -> int:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a short run (also AE_QUICK=1)")
     parser.add_argument("--processes", type=int, default=2, help="worker processes, one CPU device each")
     parser.add_argument("--epochs", type=int, help="default: 3, or 2 in quick mode")
     parser.add_argument("--per-process-batch", type=int, default=128, help="images per process and step")
     parser.add_argument("--learning-rate", type=float, default=2e-3, help="Adam's learning rate")
-    parser.add_argument(
-        "--timeout", type=float, help="seconds before every worker is stopped (600, quick 300)"
-    )
+    parser.add_argument("--timeout", type=float, help="seconds before every worker is stopped (600, quick 300)")
     parser.add_argument("--report", help="write the processes' results and the summary to this JSON file")
     worker = parser.add_argument_group("internal, set by the launcher for its workers")
     worker.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)

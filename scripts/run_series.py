@@ -129,16 +129,10 @@ def summary_rows() -> list[dict]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--in-place", action="store_true", help="overwrite notebooks/ with the executed copies"
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--in-place", action="store_true", help="overwrite notebooks/ with the executed copies")
     parser.add_argument("--only", nargs="*", default=[], help="notebook number prefixes to run, e.g. 03 04")
-    parser.add_argument(
-        "--fresh", action="store_true", help="empty the output folder first (a fresh clone's run)"
-    )
+    parser.add_argument("--fresh", action="store_true", help="empty the output folder first (a fresh clone's run)")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds a single cell may take")
     args = parser.parse_args()
 

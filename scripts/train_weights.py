@@ -52,21 +52,13 @@ def save_arrays(model, name: str, dtype: str, folder: Path) -> dict:
     """Write ``model``'s weights as ``NAME.npz`` in ``dtype``, atomically; return file, sha256, size."""
     if dtype not in ("float16", "float32"):
         raise ValueError(f"dtype must be 'float16' or 'float32', got {dtype!r}.")
-    arrays = {
-        f"w{index:03d}": np.asarray(weight, dtype=dtype) for index, weight in enumerate(model.get_weights())
-    }
+    arrays = {f"w{index:03d}": np.asarray(weight, dtype=dtype) for index, weight in enumerate(model.get_weights())}
     path = folder / f"{name}.npz"
     write_atomically(path, lambda handle: np.savez_compressed(handle, **arrays))
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
         raise ValueError(f"{path.name} is {size / 1e6:.2f} MB; shipped files must stay under 5 MB.")
-    return {
-        "file": path.name,
-        "sha256": sha256_file(path),
-        "bytes": size,
-        "dtype": dtype,
-        "arrays": len(arrays),
-    }
+    return {"file": path.name, "sha256": sha256_file(path), "bytes": size, "dtype": dtype, "arrays": len(arrays)}
 
 
 def same_to_three_digits(a: float, b: float) -> bool:
@@ -119,9 +111,7 @@ def manifest_table(manifest: dict) -> str:
     from utils import metrics
 
     rows = []
-    by_notebook = sorted(
-        manifest["models"].items(), key=lambda item: (recipes.RECIPES[item[0]].notebook, item[0])
-    )
+    by_notebook = sorted(manifest["models"].items(), key=lambda item: (recipes.RECIPES[item[0]].notebook, item[0]))
     for name, entry in by_notebook:
         recipe = recipes.RECIPES[name]
         training = entry["training"]
@@ -144,13 +134,9 @@ def manifest_table(manifest: dict) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="*", default=[], help="model names to retrain (default: all)")
-    parser.add_argument(
-        "--output", type=Path, default=weights.WEIGHTS_DIR, help="folder for weights + manifest"
-    )
+    parser.add_argument("--output", type=Path, default=weights.WEIGHTS_DIR, help="folder for weights + manifest")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--table", action="store_true", help="print the manifest as a Markdown table")
     args = parser.parse_args()
@@ -178,10 +164,7 @@ def main() -> int:
         command = [sys.executable, __file__, "--child", name, "--output", str(folder)]
         done = subprocess.run(command, env=env, stdout=subprocess.PIPE, text=True, check=False)
         if done.returncode != 0:
-            print(
-                f"training {name} failed (exit code {done.returncode}); the manifest is unchanged.",
-                file=sys.stderr,
-            )
+            print(f"training {name} failed (exit code {done.returncode}); the manifest is unchanged.", file=sys.stderr)
             return 1
         lines = done.stdout.strip().splitlines()
         print("\n".join(lines[:-1]))
@@ -195,9 +178,7 @@ def main() -> int:
             flush=True,
         )
     total = sum(entry["bytes"] for entry in manifest["models"].values())
-    print(
-        f"\n{len(manifest['models'])} models, {total / 1e6:.2f} MB in all; {time.perf_counter() - started:.0f} s."
-    )
+    print(f"\n{len(manifest['models'])} models, {total / 1e6:.2f} MB in all; {time.perf_counter() - started:.0f} s.")
     if total > MAX_TOTAL_BYTES:
         print("The shipped weights exceed 25 MB in all: use leaner models.", file=sys.stderr)
         return 1

@@ -78,18 +78,14 @@ def points(values, name: str, columns: int | str | None = None, rows: int = 1) -
     try:
         array = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as error:
-        raise TypeError(
-            f"{name} must be numbers of shape {shape_text}, got {type(values).__name__}."
-        ) from error
+        raise TypeError(f"{name} must be numbers of shape {shape_text}, got {type(values).__name__}.") from error
     fits = array.ndim == 2 and columns in ("any", array.shape[1]) if columns else array.ndim == 1
     if not fits or len(array) < rows:
         least = f", with at least {rows} rows" if rows > 1 else ", not empty"
         raise ValueError(f"{name} must have shape {shape_text}{least}; got shape {array.shape}.")
     bad = int(np.sum(~np.isfinite(array)))
     if bad:
-        raise ValueError(
-            f"{name} contains {bad} NaN or infinite values: every value must be a finite number."
-        )
+        raise ValueError(f"{name} contains {bad} NaN or infinite values: every value must be a finite number.")
     return array
 
 
@@ -98,9 +94,7 @@ def labelled(images_or_rows, labels) -> None:
     if not isinstance(labels, np.ndarray) or labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError("labels must be a 1-D integer NumPy array.")
     if len(images_or_rows) != len(labels):
-        raise ValueError(
-            f"images and labels must have the same length, got {len(images_or_rows)} and {len(labels)}."
-        )
+        raise ValueError(f"images and labels must have the same length, got {len(images_or_rows)} and {len(labels)}.")
     if len(labels) == 0:
         raise ValueError("labels is empty: there is nothing to take a subset of.")
 

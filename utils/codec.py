@@ -92,9 +92,7 @@ class LatentQuantizer:
     @classmethod
     def fit(cls, training_codes: np.ndarray, bits: int, coverage: float = 0.999) -> LatentQuantizer:
         """Fit each dimension's range to the central ``coverage`` share of the training codes."""
-        coverage = checks.number(
-            coverage, "coverage (the share of codes inside the range)", 0, 1, low_open=True
-        )
+        coverage = checks.number(coverage, "coverage (the share of codes inside the range)", 0, 1, low_open=True)
         codes = checks.points(training_codes, "training_codes", "any", rows=2)
         tail = (1 - coverage) / 2
         low, high = np.quantile(codes, tail, axis=0), np.quantile(codes, 1 - tail, axis=0)
@@ -134,9 +132,7 @@ class LatentQuantizer:
     def dequantize(self, levels: np.ndarray) -> np.ndarray:
         """Map indices back to their levels, ``2**bits`` evenly spaced from ``low`` to ``high`` (both included), as float32."""
         low, high = np.array(self.low), np.array(self.high)
-        return (low + np.asarray(levels, dtype=np.float64) / (self.levels - 1) * (high - low)).astype(
-            np.float32
-        )
+        return (low + np.asarray(levels, dtype=np.float64) / (self.levels - 1) * (high - low)).astype(np.float32)
 
     def encode(self, codes: np.ndarray) -> list[bytes]:
         """Encode a batch of codes ``(n, latent_dim)`` into one byte string per code."""
@@ -151,14 +147,11 @@ class LatentQuantizer:
         """For each byte string, whether it passes the checks: type, length, header and checksum."""
         encoded = _check_strings(encoded)
         sized = np.array(
-            [isinstance(blob, bytes | bytearray) and len(blob) == self.bytes_per_code for blob in encoded],
-            dtype=bool,
+            [isinstance(blob, bytes | bytearray) and len(blob) == self.bytes_per_code for blob in encoded], dtype=bool
         )
         passed = sized.copy()
         if sized.any():
-            rows = _as_rows(
-                [blob for blob, ok in zip(encoded, sized, strict=True) if ok], self.bytes_per_code
-            )
+            rows = _as_rows([blob for blob, ok in zip(encoded, sized, strict=True) if ok], self.bytes_per_code)
             passed[sized] = (rows[:, 0] == self.header) & (crc8(rows[:, :-1]) == rows[:, -1])
         return passed
 
@@ -190,9 +183,7 @@ class LatentQuantizer:
         payloads = _as_rows(encoded, self.bytes_per_code)[:, 1:-1]
         bits = np.unpackbits(payloads, axis=1)[:, : self.latent_dim * self.bits]
         bits = bits.reshape(len(payloads), self.latent_dim, self.bits)
-        padded = np.concatenate(
-            [np.zeros((len(payloads), self.latent_dim, 8 - self.bits), np.uint8), bits], axis=2
-        )
+        padded = np.concatenate([np.zeros((len(payloads), self.latent_dim, 8 - self.bits), np.uint8), bits], axis=2)
         return np.packbits(padded, axis=2)[:, :, 0]
 
     def decode(self, encoded: list[bytes]) -> np.ndarray:
@@ -296,9 +287,7 @@ def _png_parts(blob: bytes) -> dict[str, int]:
             _add(parts, "payload", length)
         else:
             _add(
-                parts,
-                f"{kind.decode('latin-1')} chunk" if kind in (b"IHDR", b"IEND") else "other chunks",
-                12 + length,
+                parts, f"{kind.decode('latin-1')} chunk" if kind in (b"IHDR", b"IEND") else "other chunks", 12 + length
             )
         at += 12 + length
     if "payload" not in parts or at != len(blob):
@@ -353,9 +342,7 @@ def _check_pillow_format(format: str, options: dict) -> str:
 
     Image.init()
     if not isinstance(format, str):
-        raise TypeError(
-            f"format must be a string such as 'PNG', 'JPEG' or 'WEBP', got {type(format).__name__}."
-        )
+        raise TypeError(f"format must be a string such as 'PNG', 'JPEG' or 'WEBP', got {type(format).__name__}.")
     name = format.upper()
     if name not in Image.SAVE or name not in Image.OPEN:
         readable = sorted(set(Image.SAVE) & set(Image.OPEN))
@@ -364,9 +351,7 @@ def _check_pillow_format(format: str, options: dict) -> str:
         )
     if "quality" in options:
         if name not in QUALITY_RANGES:
-            raise ValueError(
-                f"quality only applies to {' and '.join(QUALITY_RANGES)}; {name} has no quality setting."
-            )
+            raise ValueError(f"quality only applies to {' and '.join(QUALITY_RANGES)}; {name} has no quality setting.")
         checks.integer(options["quality"], f"quality for {name}", *QUALITY_RANGES[name])
     return name
 
@@ -404,9 +389,7 @@ def tile(images: np.ndarray, columns: int = 100) -> np.ndarray:
     images = checks.images(images, dtype="any").reshape(-1, *IMAGE_SHAPE)
     checks.integer(columns, "columns", 1)
     if len(images) % columns:
-        raise ValueError(
-            f"the {len(images)} images do not fill rows of {columns}; pass a multiple of {columns}."
-        )
+        raise ValueError(f"the {len(images)} images do not fill rows of {columns}; pass a multiple of {columns}.")
     rows = len(images) // columns
     return (
         images.reshape(rows, columns, *IMAGE_SHAPE)
@@ -418,11 +401,7 @@ def tile(images: np.ndarray, columns: int = 100) -> np.ndarray:
 def untile(mosaic: np.ndarray, columns: int = 100) -> np.ndarray:
     """The images ``(n, 28, 28)`` of a mosaic made by ``tile``."""
     rows = mosaic.shape[0] // IMAGE_SHAPE[0]
-    return (
-        mosaic.reshape(rows, IMAGE_SHAPE[0], columns, IMAGE_SHAPE[1])
-        .transpose(0, 2, 1, 3)
-        .reshape(-1, *IMAGE_SHAPE)
-    )
+    return mosaic.reshape(rows, IMAGE_SHAPE[0], columns, IMAGE_SHAPE[1]).transpose(0, 2, 1, 3).reshape(-1, *IMAGE_SHAPE)
 
 
 def pillow_mosaic(images: np.ndarray, format: str, columns: int = 100, **options) -> tuple[bytes, np.ndarray]:
@@ -469,9 +448,7 @@ def measure_latent_codec(
     return row, rebuilt
 
 
-def measure_pillow_files(
-    images: np.ndarray, format: str, setting: str = "", **options
-) -> tuple[dict, np.ndarray]:
+def measure_pillow_files(images: np.ndarray, format: str, setting: str = "", **options) -> tuple[dict, np.ndarray]:
     """Round-trip uint8 images through a Pillow codec one file each: mean file, container and payload bytes, PSNR."""
     files, decoded = pillow_files(images, format, **options)
     containers = np.array([len(blob) - file_parts(blob)["payload"] for blob in files])

@@ -32,11 +32,7 @@ def check_backend(backend: str) -> None:
             f"{', '.join(BACKENDS)} (installed here: {installed}), or unset it, then restart the kernel."
         )
     if backend not in installed_backends():
-        how = (
-            "`make test-torch` builds .venv-torch with it"
-            if backend == "torch"
-            else f"`pip install {backend}`"
-        )
+        how = "`make test-torch` builds .venv-torch with it" if backend == "torch" else f"`pip install {backend}`"
         raise SetupError(
             f"KERAS_BACKEND is {backend!r}, but {backend} is not installed here (installed: {installed}). "
             f"Install it ({how}), or unset KERAS_BACKEND, then restart the kernel."
@@ -78,9 +74,7 @@ def describe_run() -> str:
     mode = mode if config.quick_mode() else "full mode: the whole MNIST"
     if config.from_scratch():
         mode += "; AE_FROM_SCRATCH=1: every model trains in full here"
-    return (
-        f"Keras {keras.__version__} on the {keras.backend.backend()} backend, NumPy {np.__version__}; {mode}."
-    )
+    return f"Keras {keras.__version__} on the {keras.backend.backend()} backend, NumPy {np.__version__}; {mode}."
 
 
 def setup(backend: str, cpu_devices: int = 1) -> None:

@@ -79,9 +79,7 @@ def _check_mnist(dataset: Dataset, source: str, content_hash: bool = True) -> Da
     shapes = {"x_train": (60000, 28, 28), "y_train": (60000,), "x_test": (10000, 28, 28), "y_test": (10000,)}
     for (name, shape), array in zip(shapes.items(), (x_train, y_train, x_test, y_test), strict=True):
         if array.shape != shape or array.dtype != np.uint8:
-            raise DataIntegrityError(
-                f"{source}: {name} is {array.dtype}{array.shape}, expected uint8{shape}."
-            )
+            raise DataIntegrityError(f"{source}: {name} is {array.dtype}{array.shape}, expected uint8{shape}.")
     if tuple(np.bincount(y_train, minlength=10)) != MNIST_TRAIN_COUNTS:
         raise DataIntegrityError(f"{source}: training label counts differ from MNIST's.")
     if tuple(np.bincount(y_test, minlength=10)) != MNIST_TEST_COUNTS:
@@ -223,9 +221,7 @@ def _from_mirror() -> Dataset:
 def _from_keras_download() -> Dataset:
     import keras
 
-    return _check_mnist(
-        keras.datasets.mnist.load_data(), "keras.datasets.mnist.load_data()", content_hash=False
-    )
+    return _check_mnist(keras.datasets.mnist.load_data(), "keras.datasets.mnist.load_data()", content_hash=False)
 
 
 def _first_line(error: Exception) -> str:
@@ -314,9 +310,7 @@ def load_fashion_mnist() -> Dataset:
     except Exception as exc:  # reported below with the other attempts
         attempts.append(f"  - Keras (cache or download): {_first_line(exc)}")
     raise DataUnavailableError(
-        "Fashion-MNIST is not available from any source:\n"
-        + "\n".join(attempts)
-        + "\nTo fix it, do one of these:\n"
+        "Fashion-MNIST is not available from any source:\n" + "\n".join(attempts) + "\nTo fix it, do one of these:\n"
         "  - on Debian or Ubuntu: sudo apt-get install dataset-fashion-mnist (`make setup` does this as root)\n"
         "  - connect to the internet so that Keras can download it, or\n"
         f"  - set {FASHION_DIR_ENV} to a folder holding the four *-ubyte.gz files."

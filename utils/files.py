@@ -132,9 +132,7 @@ def quiet_failed_file_cleanup() -> Iterator[None]:
         return "h5py" in " ".join(map(repr, details)) or "Can't decrement id ref count" in str(details)
 
     sys.excepthook = lambda kind, value, trace: None if from_h5py(value) else hooks[0](kind, value, trace)
-    sys.unraisablehook = lambda raised: (
-        None if from_h5py(raised.object, raised.exc_value) else hooks[1](raised)
-    )
+    sys.unraisablehook = lambda raised: None if from_h5py(raised.object, raised.exc_value) else hooks[1](raised)
     try:
         yield
     finally:

@@ -17,14 +17,9 @@ def _as_grids(images: np.ndarray, name: str) -> np.ndarray:
 
 
 def _pair(originals: np.ndarray, reconstructions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    originals, reconstructions = (
-        _as_grids(originals, "originals"),
-        _as_grids(reconstructions, "reconstructions"),
-    )
+    originals, reconstructions = (_as_grids(originals, "originals"), _as_grids(reconstructions, "reconstructions"))
     if originals.shape != reconstructions.shape:
-        raise ValueError(
-            f"originals {originals.shape} and reconstructions {reconstructions.shape} differ in shape."
-        )
+        raise ValueError(f"originals {originals.shape} and reconstructions {reconstructions.shape} differ in shape.")
     return originals, reconstructions
 
 
@@ -56,12 +51,7 @@ def ssim_per_image(originals: np.ndarray, reconstructions: np.ndarray) -> np.nda
     return np.array(
         [
             structural_similarity(
-                original,
-                rebuilt,
-                data_range=1.0,
-                gaussian_weights=True,
-                sigma=1.5,
-                use_sample_covariance=False,
+                original, rebuilt, data_range=1.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
             )
             for original, rebuilt in zip(originals, reconstructions, strict=True)
         ],

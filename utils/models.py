@@ -110,9 +110,7 @@ class GaussianSampling(layers.Layer):
         return {**super().get_config(), "pixels": self.pixels, "kl_weight": self.kl_weight, "seed": self.seed}
 
 
-def build_variational_autoencoder(
-    latent_dim: int = 2, hidden_units=DEFAULT_HIDDEN_UNITS, seed: int | None = None
-):
+def build_variational_autoencoder(latent_dim: int = 2, hidden_units=DEFAULT_HIDDEN_UNITS, seed: int | None = None):
     """Notebook 10's VAE: the encoder outputs ``[mean, log_variance]``, ``GaussianSampling`` draws the code."""
     names = ("vae_encoder", "posterior", "vae_decoder")
     encoder, decoder = _dense_halves(latent_dim, hidden_units, 2 * latent_dim, names)
@@ -138,11 +136,7 @@ def _without_generated_names(node, class_name: str | None = None):
     if not isinstance(node, dict):
         return node
     if "class_name" in node and "config" in node:
-        kept = {
-            key: value
-            for key, value in node.items()
-            if key not in ("module", "registered_name", "build_config")
-        }
+        kept = {key: value for key, value in node.items() if key not in ("module", "registered_name", "build_config")}
         kept["config"] = _without_generated_names(node["config"], node["class_name"])
         return kept
     cleaned = {key: _without_generated_names(value) for key, value in node.items() if key != "build_config"}

@@ -45,9 +45,7 @@ def save_fig(fig: plt.Figure, name: str) -> None:
     path = config.output_dir("figures") / f"{name}.png"
     metadata = {"Description": alt_text(fig)}
     save_output(
-        path,
-        lambda handle: fig.savefig(handle, format="png", bbox_inches="tight", metadata=metadata),
-        "The figure",
+        path, lambda handle: fig.savefig(handle, format="png", bbox_inches="tight", metadata=metadata), "The figure"
     )
 
 
@@ -101,11 +99,7 @@ def _images(array: np.ndarray, name: str = "images") -> np.ndarray:
 
 
 def show_digit_grid(
-    images: np.ndarray,
-    labels: Sequence | None = None,
-    ncols: int = 10,
-    title: str | None = None,
-    scale: float = 1.0,
+    images: np.ndarray, labels: Sequence | None = None, ncols: int = 10, title: str | None = None, scale: float = 1.0
 ) -> plt.Figure:
     """A grid of digits, with an optional caption (a label or any text) under each one."""
     images = _images(images)
@@ -124,9 +118,7 @@ def show_digit_grid(
         fig.suptitle(title)
     fig.tight_layout()
     captioned = f", captioned {_listed(labels[: len(images)])}" if labels is not None else ""
-    return describe(
-        fig, f"{title + ': ' if title else ''}{len(images)} digit images in rows of {ncols}{captioned}."
-    )
+    return describe(fig, f"{title + ': ' if title else ''}{len(images)} digit images in rows of {ncols}{captioned}.")
 
 
 def show_image_rows(
@@ -163,9 +155,7 @@ def show_image_rows(
     return describe(fig, f"{title + ': ' if title else ''}{text}.")
 
 
-def show_reconstructions(
-    originals: np.ndarray, reconstructions: np.ndarray, title: str | None = None
-) -> plt.Figure:
+def show_reconstructions(originals: np.ndarray, reconstructions: np.ndarray, title: str | None = None) -> plt.Figure:
     """Originals above their reconstructions, for the same digits."""
     return show_image_rows({"original": originals, "reconstruction": reconstructions}, title=title)
 
@@ -180,14 +170,10 @@ def _round_log_ticks(low: float, high: float) -> list[float]:
     return sorted({float(f"{v:.2g}") for v in (low, np.sqrt(low * high), high)})
 
 
-def plot_learning_curves(
-    history: dict[str, list[float]], metrics: Sequence[str] = ("loss", "mse")
-) -> plt.Figure:
+def plot_learning_curves(history: dict[str, list[float]], metrics: Sequence[str] = ("loss", "mse")) -> plt.Figure:
     """Training and validation curves per epoch for each metric in ``metrics``."""
     if not isinstance(history, dict):
-        raise TypeError(
-            f"history must be a dict of metric name -> values per epoch, got {type(history).__name__}."
-        )
+        raise TypeError(f"history must be a dict of metric name -> values per epoch, got {type(history).__name__}.")
     shown = [m for m in metrics if len(history.get(m, ())) > 0]
     if not shown:
         raise ValueError(
@@ -250,11 +236,7 @@ def _spread_apart(centres: np.ndarray, points: np.ndarray, gap: float = 0.07, ro
 
 
 def plot_latent_2d(
-    points: np.ndarray,
-    labels: np.ndarray,
-    title: str = "",
-    ax: plt.Axes | None = None,
-    point_size: float = 3.0,
+    points: np.ndarray, labels: np.ndarray, title: str = "", ax: plt.Axes | None = None, point_size: float = 3.0
 ) -> plt.Axes:
     """A 2-D scatter of codes coloured by digit, with each digit's label at its median point."""
     points = checks.points(points, "points", 2)
@@ -321,11 +303,7 @@ def plot_class_balance(labels: np.ndarray, test_labels: np.ndarray | None = None
     return describe(
         fig,
         text
-        + (
-            ", with the test images' counts beside them, scaled to the same total."
-            if test_labels is not None
-            else "."
-        ),
+        + (", with the test images' counts beside them, scaled to the same total." if test_labels is not None else "."),
     )
 
 
@@ -363,8 +341,7 @@ def show_latent_grid(
     decoded = _images(decoded, "decoded")
     if len(decoded) != rows * cols:
         raise ValueError(
-            f"decoded has {len(decoded)} images, expected len(grid_y) * len(grid_x) = "
-            f"{rows} * {cols} = {rows * cols}."
+            f"decoded has {len(decoded)} images, expected len(grid_y) * len(grid_x) = {rows} * {cols} = {rows * cols}."
         )
     tiles = decoded.reshape(rows, cols, *IMAGE_SHAPE)
     canvas = tiles.transpose(0, 2, 1, 3).reshape(rows * IMAGE_SHAPE[0], cols * IMAGE_SHAPE[1])
@@ -402,20 +379,12 @@ def show_architecture(stages: Sequence[tuple[str, int, str]], title: str = "") -
     tops = []
     for x, (label, size, kind) in enumerate(stages):
         height = max(3.0 * size / largest, 0.08)
-        ax.add_patch(
-            plt.Rectangle((1.5 * x - 0.17, -height / 2), 0.34, height, color=kinds[kind], alpha=0.85)
-        )
+        ax.add_patch(plt.Rectangle((1.5 * x - 0.17, -height / 2), 0.34, height, color=kinds[kind], alpha=0.85))
         tops.append(height / 2)
         ax.text(1.5 * x, -1.75, label, ha="center", va="top", fontsize=10)
         if kind == "sampling":
             ax.text(
-                1.5 * x,
-                height / 2 + 0.1,
-                "z = μ + σ·ε\nε ~ N(0, I)",
-                ha="center",
-                va="bottom",
-                fontsize=10,
-                color="C1",
+                1.5 * x, height / 2 + 0.1, "z = μ + σ·ε\nε ~ N(0, I)", ha="center", va="bottom", fontsize=10, color="C1"
             )
     for x, (top, next_top) in enumerate(zip(tops, tops[1:], strict=False)):
         left, right = 1.5 * x + 0.17, 1.5 * (x + 1) - 0.17
@@ -435,10 +404,7 @@ def show_architecture(stages: Sequence[tuple[str, int, str]], title: str = "") -
 
 
 def show_maps(
-    rows: dict[str, np.ndarray],
-    title: str | None = None,
-    captions: Sequence | None = None,
-    same_scale: bool = True,
+    rows: dict[str, np.ndarray], title: str | None = None, captions: Sequence | None = None, same_scale: bool = True
 ) -> plt.Figure:
     """Rows of small 2-D arrays (filters, feature maps, errors): blue negative, red positive and white zero, or
     white to red when no value is negative. With ``same_scale`` every array shares one scale, given by a
@@ -475,8 +441,7 @@ def show_maps(
         ", on one colour scale" if same_scale else ", each on its own colour scale"
     )
     return describe(
-        fig,
-        f"{title + ': ' if title else ''}{len(arrays)} rows of {count} small maps ({rows_text}), {scale}.",
+        fig, f"{title + ': ' if title else ''}{len(arrays)} rows of {count} small maps ({rows_text}), {scale}."
     )
 
 
@@ -507,9 +472,7 @@ def plot_rate_distortion(
     bottom, top = ax.get_ylim()
     for label, position in (lines or {}).items():
         ax.axvline(position, color="gray", ls=":", lw=1)
-        ax.text(
-            position, bottom, f" {label}", rotation=90, fontsize=MIN_FONT_SIZE, color="dimgray", va="bottom"
-        )
+        ax.text(position, bottom, f" {label}", rotation=90, fontsize=MIN_FONT_SIZE, color="dimgray", va="bottom")
     ends = np.array(ends)
     for index, (name, (x, y)) in enumerate(zip(curves, _spread_apart(ends, ends, gap=0.09), strict=True)):
         ax.annotate(
@@ -520,12 +483,7 @@ def plot_rate_distortion(
             color=f"C{index}",
             weight="bold",
             va="center",
-            bbox={
-                "boxstyle": "round,pad=0.15",
-                "fc": "white",
-                "ec": "none",
-                "alpha": 0.85,
-            },  # over other lines
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},  # over other lines
         )
     ax.set_xlim(right=ax.get_xlim()[1] * 2.5)  # room for the names at the curves' ends
     ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
@@ -543,9 +501,7 @@ def plot_roc_curves(
 ) -> plt.Axes:
     """ROC curves ``{name: (false positive rates, true positive rates)}``, on a log false-positive axis by default."""
     if not isinstance(curves, dict) or not curves:
-        raise ValueError(
-            "curves must be a non-empty dict of {name: (false positive rates, true positive rates)}."
-        )
+        raise ValueError("curves must be a non-empty dict of {name: (false positive rates, true positive rates)}.")
     checked = {}
     for name, pair in curves.items():
         if not isinstance(pair, tuple | list) or len(pair) != 2:

@@ -94,11 +94,7 @@ def prepare_mnist(quick: bool | None = None) -> PreparedMnist:
     """
     quick = config.quick_mode() if quick is None else quick
     (x_all, y_all), (x_test, y_test) = data.load_mnist()
-    splits = [
-        (x_all[:50000], y_all[:50000], 10000),
-        (x_all[50000:], y_all[50000:], 1000),
-        (x_test, y_test, 1000),
-    ]
+    splits = [(x_all[:50000], y_all[:50000], 10000), (x_all[50000:], y_all[50000:], 1000), (x_test, y_test, 1000)]
     prepared = []
     for images, labels, quick_size in splits:
         if quick:

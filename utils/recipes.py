@@ -76,9 +76,7 @@ def _variational(latent_dim: int) -> Callable[[], keras.Model]:
 
 
 _ALL = [
-    Recipe(
-        "dense_autoencoder_32d", 3, "notebook 02's dense autoencoder, trained as in notebook 03", _dense(32)
-    ),
+    Recipe("dense_autoencoder_32d", 3, "notebook 02's dense autoencoder, trained as in notebook 03", _dense(32)),
     Recipe(
         "dense_autoencoder_32d_mse",
         3,
@@ -86,12 +84,8 @@ _ALL = [
         _dense(32),
         {"loss": "mse"},
     ),
-    Recipe(
-        "dense_autoencoder_16d", 7, "notebook 02's design with a 16-number code (notebook 07)", _dense(16)
-    ),
-    Recipe(
-        "dense_autoencoder_64d", 7, "notebook 02's design with a 64-number code (notebook 07)", _dense(64)
-    ),
+    Recipe("dense_autoencoder_16d", 7, "notebook 02's design with a 16-number code (notebook 07)", _dense(16)),
+    Recipe("dense_autoencoder_64d", 7, "notebook 02's design with a 64-number code (notebook 07)", _dense(64)),
     Recipe(
         "conv_autoencoder_32d",
         6,
@@ -172,9 +166,7 @@ def trained_model(
     """The trained model ``name`` and its record: saved by a notebook, else shipped, else trained now."""
     recipe = get(name)
     use_shipped = not config.from_scratch() and weights.entry(name) is not None
-    saved = saving.load(
-        name, recipe.build, "using the shipped weights instead" if use_shipped else "training it again"
-    )
+    saved = saving.load(name, recipe.build, "using the shipped weights instead" if use_shipped else "training it again")
     if saved is not None:
         return saved
     if use_shipped:

@@ -156,9 +156,7 @@ def _checked_pair(path: Path, build: Callable[[], keras.Model]) -> tuple[keras.M
     if not path.is_file():
         raise SavedModelError(f"{shown(path)} is missing, though its record {json_path.name} is there")
     if not json_path.is_file():
-        raise SavedModelError(
-            f"the training record {shown(json_path)} is missing, so {path.name} cannot be checked"
-        )
+        raise SavedModelError(f"the training record {shown(json_path)} is missing, so {path.name} cannot be checked")
     record = TrainingRecord.load(json_path)
     if not (record.architecture_sha256 and record.weights_sha256 and record.model_file_sha256):
         raise SavedModelError(
@@ -181,9 +179,7 @@ def _checked_pair(path: Path, build: Callable[[], keras.Model]) -> tuple[keras.M
         models.architecture_fingerprint(model) != record.architecture_sha256
         or weights_sha256(model) != record.weights_sha256
     ):
-        raise SavedModelError(
-            f"the model in {shown(path)} differs from the one its record {json_path.name} describes"
-        )
+        raise SavedModelError(f"the model in {shown(path)} differs from the one its record {json_path.name} describes")
     return model, record
 
 

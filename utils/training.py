@@ -52,9 +52,7 @@ def compile_autoencoder(model: keras.Model, settings: TrainingSettings, train_si
     learning_rate = settings.learning_rate
     if settings.cosine_decay:
         total_steps = int(np.ceil(train_size / settings.batch_size)) * settings.epochs
-        learning_rate = keras.optimizers.schedules.CosineDecay(
-            settings.learning_rate, total_steps, alpha=0.02
-        )
+        learning_rate = keras.optimizers.schedules.CosineDecay(settings.learning_rate, total_steps, alpha=0.02)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss=settings.loss,
@@ -211,9 +209,7 @@ def train_autoencoder(
     compile_autoencoder(model, settings, train_size=train_size)
     watchers: list[keras.callbacks.Callback] = [
         keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=settings.patience, restore_best_weights=True
-        ),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings.patience, restore_best_weights=True),
     ]
     if checkpoint_path is not None:
         watchers.append(Checkpoint(checkpoint_path, save_best_only=True))

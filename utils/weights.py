@@ -32,9 +32,7 @@ def read_manifest(path: Path = MANIFEST_PATH) -> dict:
         return {"format": MANIFEST_FORMAT, "models": {}}
     manifest = json.loads(path.read_text())
     if manifest.get("format") != MANIFEST_FORMAT:
-        raise ShippedWeightsError(
-            f"{path} has format {manifest.get('format')!r}, expected {MANIFEST_FORMAT}."
-        )
+        raise ShippedWeightsError(f"{path} has format {manifest.get('format')!r}, expected {MANIFEST_FORMAT}.")
     return manifest
 
 

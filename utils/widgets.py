@@ -49,12 +49,8 @@ def latent_explorer(decode: Decode, anchors: np.ndarray, anchor_names: list[str]
     def decoded(point) -> bytes:
         return digit_png(decode(checks.points([point], "point", 2).astype(np.float32))[0])
 
-    z0 = widgets.FloatSlider(
-        value=0.0, min=-limit, max=limit, step=0.05, description="z[0]", continuous_update=True
-    )
-    z1 = widgets.FloatSlider(
-        value=0.0, min=-limit, max=limit, step=0.05, description="z[1]", continuous_update=True
-    )
+    z0 = widgets.FloatSlider(value=0.0, min=-limit, max=limit, step=0.05, description="z[0]", continuous_update=True)
+    z1 = widgets.FloatSlider(value=0.0, min=-limit, max=limit, step=0.05, description="z[1]", continuous_update=True)
     point_image = widgets.Image(value=decoded((0.0, 0.0)), format="png", width=168, height=168)
     point_image.add_class("ae-decoded-image")
 

@@ -19,17 +19,13 @@ from tests.conftest import NOTEBOOKS, execute_notebook, notebook_id
 
 EXERCISE = re.compile(r"^\*\*Exercise (\d+)\.\*\*", re.M)
 HINT = re.compile(r"<details><summary>Hint</summary>\s*\n(.+?)\n\s*</details>", re.S)
-SOLUTION = re.compile(
-    r"<details><summary>Solution</summary>\s*\n\s*```python\n(.+?)\n```(.*?)</details>", re.S
-)
+SOLUTION = re.compile(r"<details><summary>Solution</summary>\s*\n\s*```python\n(.+?)\n```(.*?)</details>", re.S)
 DEFAULT_BACKEND = re.compile(r'course\.setup\(backend="(\w+)"')
 
 
 def markdown_cells(path: Path) -> list[str]:
     return [
-        "".join(cell["source"])
-        for cell in json.loads(path.read_text())["cells"]
-        if cell["cell_type"] == "markdown"
+        "".join(cell["source"]) for cell in json.loads(path.read_text())["cells"] if cell["cell_type"] == "markdown"
     ]
 
 
@@ -65,12 +61,8 @@ def test_every_exercise_has_a_hint_and_a_hidden_solution(path):
     for text in found:
         assert HINT.search(text), f"{path.name}: an exercise without a hint:\n{text[:200]}"
         solution = SOLUTION.search(text)
-        assert solution and solution.group(1).strip(), (
-            f"{path.name}: an exercise without a solution:\n{text[:200]}"
-        )
-        assert text.index("<summary>Hint") < text.index("<summary>Solution"), (
-            "the hint comes before the solution"
-        )
+        assert solution and solution.group(1).strip(), f"{path.name}: an exercise without a solution:\n{text[:200]}"
+        assert text.index("<summary>Hint") < text.index("<summary>Solution"), "the hint comes before the solution"
     headings = [line for text in texts for line in text.splitlines() if line.startswith("## ")]
     cells = [index for index, _ in exercises_by_cell(path)]
     exercises_at = next(i for i, text in enumerate(texts) if text.strip().startswith("## Exercises"))

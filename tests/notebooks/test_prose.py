@@ -37,9 +37,7 @@ def prose(markdown: str) -> str:
 
 
 def code_blocks(markdown: str) -> str:
-    return "\n".join(
-        re.findall(r"```[a-z]*\n(.*?)```", markdown, flags=re.S) + re.findall(r"`([^`\n]*)`", markdown)
-    )
+    return "\n".join(re.findall(r"```[a-z]*\n(.*?)```", markdown, flags=re.S) + re.findall(r"`([^`\n]*)`", markdown))
 
 
 def printed(cell: dict) -> str:

@@ -60,12 +60,8 @@ def test_notebook_structure(path):
     assert cells[0]["cell_type"] == "markdown" and "colab.research.google.com" in "".join(cells[0]["source"])
     if path != NOTEBOOKS[-1]:
         following = NOTEBOOKS[NOTEBOOKS.index(path) + 1].name
-        assert f"**Next:** [{following[:2]} ·" in markdown[-1] and f"({following})" in markdown[-1], markdown[
-            -1
-        ]
-    for index, cell in enumerate(
-        cells
-    ):  # every code cell is introduced by a sentence that says why it is there
+        assert f"**Next:** [{following[:2]} ·" in markdown[-1] and f"({following})" in markdown[-1], markdown[-1]
+    for index, cell in enumerate(cells):  # every code cell is introduced by a sentence that says why it is there
         if cell["cell_type"] == "code":
             assert index > 0 and cells[index - 1]["cell_type"] == "markdown", (
                 f"{path.name}: code cell {index} has no sentence before it:\n{''.join(cell['source'])[:200]}"
@@ -87,9 +83,7 @@ def test_the_setup_cell_is_a_few_lines_a_teacher_can_read_aloud(path):
 def test_committed_outputs_are_clean(path):
     notebook = load(path)
     code = code_cells(path)
-    assert [c["execution_count"] for c in code] == list(range(1, len(code) + 1)), (
-        "committed without one full run"
-    )
+    assert [c["execution_count"] for c in code] == list(range(1, len(code) + 1)), "committed without one full run"
     assert sum(bool(c["outputs"]) for c in code) >= len(code) / 2, "committed without outputs"
     outputs = [o for c in code for o in c["outputs"]]
     assert not [o for o in outputs if o["output_type"] == "error"], "an error output is committed"
@@ -184,9 +178,7 @@ def test_colab_badge_and_setup_cell_use_the_one_address(path):
     sources = ["".join(cell["source"]) for cell in load(path)["cells"]]
     badges = re.findall(r"https://colab\.research\.google\.com/github/[^)\s\"']+", "\n".join(sources))
     owner_and_name = address.removeprefix("https://github.com/")
-    assert badges == [
-        f"https://colab.research.google.com/github/{owner_and_name}/blob/main/notebooks/{path.name}"
-    ]
+    assert badges == [f"https://colab.research.google.com/github/{owner_and_name}/blob/main/notebooks/{path.name}"]
     setup = "".join(code_cells(path)[0]["source"])
     assert re.findall(r'%pip install --quiet "ae-mnist-utils @ git\+([^"]+)"', setup) == [address]
     other_addresses = set(re.findall(r"https://github\.com/[\w.-]+/[\w.-]+", "\n".join(sources))) - {address}

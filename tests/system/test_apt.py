@@ -17,16 +17,12 @@ from tests.conftest import ROOT, needs_root
 from utils import data
 
 
-def run_fashion_setup(
-    tmp_path: Path, lock_timeout: int, release_after: float | None
-) -> subprocess.CompletedProcess:
+def run_fashion_setup(tmp_path: Path, lock_timeout: int, release_after: float | None) -> subprocess.CompletedProcess:
     """``make fashion-data`` against a private copy of dpkg's state, whose lock another "apt" holds."""
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         pytest.fail("this test runs `make setup`'s apt step: it needs root and apt-get, as CI has")
     if not data.FASHION_DEBIAN_DIR.is_dir():
-        pytest.fail(
-            "dataset-fashion-mnist must be installed (make setup) so that apt has nothing to download"
-        )
+        pytest.fail("dataset-fashion-mnist must be installed (make setup) so that apt has nothing to download")
     admin = tmp_path / "dpkg"
     admin.mkdir()
     shutil.copyfile("/var/lib/dpkg/status", admin / "status")
@@ -65,9 +61,7 @@ def test_setup_waits_for_the_apt_lock(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "==> installing Debian's dataset-fashion-mnist" in done.stdout
     assert "note:" not in done.stdout, done.stdout
-    assert (tmp_path / "dpkg" / "lock").exists(), (
-        "apt ran against the private state and got its lock in the end"
-    )
+    assert (tmp_path / "dpkg" / "lock").exists(), "apt ran against the private state and got its lock in the end"
 
 
 @needs_root("apt-get installs packages")

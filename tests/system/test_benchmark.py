@@ -24,14 +24,7 @@ def quick_run(tmp_path_factory):
     """One quick run on both backends, two interleaved rounds, three recipes and a TensorFlow-only ablation."""
     out = tmp_path_factory.mktemp("bench")
     env = {**os.environ, "AE_QUICK": "1", "AE_OUTPUT_DIR": str(out)}
-    arguments = [
-        "--backends",
-        "tensorflow,jax",
-        "--recipes",
-        "series,blog_deep,conv",
-        "--ablations",
-        "no_jit",
-    ]
+    arguments = ["--backends", "tensorflow,jax", "--recipes", "series,blog_deep,conv", "--ablations", "no_jit"]
     done = subprocess.run(
         [sys.executable, str(SCRIPT), *arguments, "--repeats", "2"],
         env=env,
@@ -120,14 +113,9 @@ def test_json_is_interleaved_and_renders_to_the_same_table(quick_run):
     _, table, json_path = quick_run
     measured = json.loads(json_path.read_text())
     runs = measured["runs"]
-    assert len(runs) == 2 * (2 * 2 + 2) + 1, (
-        "2 rounds x (2 recipes x 2 backends + no_jit and its baseline) + conv"
-    )
+    assert len(runs) == 2 * (2 * 2 + 2) + 1, "2 rounds x (2 recipes x 2 backends + no_jit and its baseline) + conv"
     assert [run["round"] for run in runs] == sorted(run["round"] for run in runs)
-    tensorflow_jobs, jax_jobs = (
-        ["series", "blog_deep", "conv", "reference", "no_jit"],
-        ["series", "blog_deep"],
-    )
+    tensorflow_jobs, jax_jobs = (["series", "blog_deep", "conv", "reference", "no_jit"], ["series", "blog_deep"])
     assert [(r["key"], r["backend"]) for r in runs if r["round"] == 0] == [
         *((key, "tensorflow") for key in tensorflow_jobs),
         *((key, "jax") for key in jax_jobs),

@@ -102,9 +102,7 @@ def lab(tmp_path_factory) -> Iterator[Lab]:
     command = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1"]
     command += [f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}"]
     command += [f"--ServerApp.root_dir={ROOT}", "--ServerApp.terminals_enabled=False"]
-    command += [
-        f"--FileCheckpoints.checkpoint_dir={folder / 'checkpoints'}"
-    ]  # no .ipynb_checkpoints/ in the repo
+    command += [f"--FileCheckpoints.checkpoint_dir={folder / 'checkpoints'}"]  # no .ipynb_checkpoints/ in the repo
     command += [f"--LabApp.user_settings_dir={folder / 'settings'}", f"--LabApp.workspaces_dir={folder}"]
     command += ["--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     if os.geteuid() == 0:
@@ -113,9 +111,7 @@ def lab(tmp_path_factory) -> Iterator[Lab]:
     environment |= {config.QUICK_ENV: "1", "JUPYTER_RUNTIME_DIR": str(folder / "runtime")}
     log = folder / "jupyterlab.log"
     with open(log, "wb") as log_file:
-        server = subprocess.Popen(
-            command, stdout=log_file, stderr=subprocess.STDOUT, env=environment, cwd=ROOT
-        )
+        server = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=environment, cwd=ROOT)
     started = Lab(f"http://127.0.0.1:{port}", token, log)
     try:
         deadline = time.monotonic() + 120
@@ -125,9 +121,7 @@ def lab(tmp_path_factory) -> Iterator[Lab]:
                 started.api("GET", "status")
                 break
             except OSError:
-                assert time.monotonic() < deadline, (
-                    f"JupyterLab did not answer within 120 s:\n{started.log_tail()}"
-                )
+                assert time.monotonic() < deadline, f"JupyterLab did not answer within 120 s:\n{started.log_tail()}"
                 time.sleep(0.5)
         yield started
     finally:
@@ -193,18 +187,12 @@ def restart_and_run_all(lab: Lab, page: Page, panel: Locator) -> dict:
         # Finished: the first cell ran in this run, no cell is queued or running, and the kernel is idle.
         state = panel_state(panel)
         prompts = state["prompts"]
-        if (
-            state["status"] == "idle"
-            and re.fullmatch(r"\[\d+\]:", prompts[0])
-            and not any("*" in p for p in prompts)
-        ):
+        if state["status"] == "idle" and re.fullmatch(r"\[\d+\]:", prompts[0]) and not any("*" in p for p in prompts):
             return state
         server_errors = re.findall(
             r"\[E [^\]]*\] Uncaught exception .*", lab.log.read_text(errors="replace")[log_start:]
         )
-        assert not server_errors, (
-            f"jupyter_server failed during the run (a kernel websocket broke):\n{lab.log_tail()}"
-        )
+        assert not server_errors, f"jupyter_server failed during the run (a kernel websocket broke):\n{lab.log_tail()}"
         assert time.monotonic() < deadline, f"the run did not finish in {RUN_TIMEOUT_SECONDS} s: {state}"
         time.sleep(1)
 
@@ -236,9 +224,7 @@ def figure_cells(path: Path) -> list[int]:
     ]
 
 
-def move_slider_and_expect_new_image(
-    page: Page, output: Locator, shot_prefix: Path, timeout_ms: int = 30_000
-) -> None:
+def move_slider_and_expect_new_image(page: Page, output: Locator, shot_prefix: Path, timeout_ms: int = 30_000) -> None:
     """Move the first slider in ``output`` to one end and expect the image widget beside it to change.
 
     Expected DOM (ipywidgets 8 in JupyterLab): one output area holding a slider (`.widget-slider` with a
@@ -283,9 +269,7 @@ def test_restart_and_run_all_in_jupyterlab(path, lab, browser, screenshots):
         tracebacks = [text for text in printed if "Traceback" in text]
         assert not tracebacks, f"{path.name} shows an error:\n" + "\n".join(tracebacks)[:4000]
         expected = [f"[{number}]:" for number in range(1, len(state["prompts"]) + 1)]
-        assert state["prompts"] == expected, (
-            f"not every cell ran, in order, after the restart: {state['prompts']}"
-        )
+        assert state["prompts"] == expected, f"not every cell ran, in order, after the restart: {state['prompts']}"
 
         code_cells = panel.locator(".jp-CodeCell")
         for index in figure_cells(path):
@@ -295,9 +279,7 @@ def test_restart_and_run_all_in_jupyterlab(path, lab, browser, screenshots):
             assert loaded, f"a figure of code cell {index + 1} did not load"
         if path.name == EXPLORER_NOTEBOOK:
             explorer = explorer_outputs(panel)
-            assert explorer.count() >= 1, (
-                "no output shows a slider beside an image widget (the latent explorer)"
-            )
+            assert explorer.count() >= 1, "no output shows a slider beside an image widget (the latent explorer)"
             move_slider_and_expect_new_image(page, explorer.first, screenshots / f"{path.stem}-explorer")
     finally:
         page.close()
@@ -334,11 +316,7 @@ def test_the_slider_check_tells_a_live_explorer_from_a_dead_one(lab, browser, sc
     probe.parent.mkdir(parents=True, exist_ok=True)
     cells = [SLIDER_PROBE, "explorer(live=True)", "explorer(live=False)"]
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in cells])
-    notebook.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3 (ipykernel)",
-        "language": "python",
-    }
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     nbformat.write(notebook, probe)
     relative = probe.relative_to(ROOT).as_posix()
     page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -349,9 +327,7 @@ def test_the_slider_check_tells_a_live_explorer_from_a_dead_one(lab, browser, sc
         expect(explorers).to_have_count(2, timeout=30_000)
         move_slider_and_expect_new_image(page, explorers.nth(0), screenshots / "slider_probe-live")
         with pytest.raises(AssertionError):
-            move_slider_and_expect_new_image(
-                page, explorers.nth(1), screenshots / "slider_probe-dead", 10_000
-            )
+            move_slider_and_expect_new_image(page, explorers.nth(1), screenshots / "slider_probe-dead", 10_000)
     finally:
         page.close()
         shut_down_kernel(lab, relative)

@@ -66,9 +66,7 @@ def colab_pins() -> dict[str, str]:
 def site_packages(python: Path) -> Path:
     """The purelib folder of the environment whose interpreter is ``python``."""
     code = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
-    return Path(
-        subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
-    )
+    return Path(subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout.strip())
 
 
 @pytest.fixture(scope="module")
@@ -82,9 +80,7 @@ def colab_base() -> Path:
         for dist in metadata.distributions(path=[str(purelib)])
     }
     stale = {
-        name: (version, installed.get(name))
-        for name, version in colab_pins().items()
-        if installed.get(name) != version
+        name: (version, installed.get(name)) for name, version in colab_pins().items() if installed.get(name) != version
     }
     assert not stale, (
         f"{COLAB_ENV} does not match requirements-colab.txt (pinned, installed): {stale}; rerun `make colab-env`."
@@ -116,17 +112,13 @@ class Runtime:
 def new_runtime(folder: Path, colab_purelib: Path) -> Runtime:
     """A throwaway environment over Colab's packages, with a fake google.colab and an empty working folder."""
     runtime = folder / "runtime"
-    subprocess.run(
-        [COLAB_ENV / "bin" / "python", "-m", "venv", "--without-pip", str(runtime)], check=True, timeout=120
-    )
+    subprocess.run([COLAB_ENV / "bin" / "python", "-m", "venv", "--without-pip", str(runtime)], check=True, timeout=120)
     python = runtime / "bin" / "python"
     purelib = site_packages(python)
     (purelib / "colab-stack.pth").write_text(f"{colab_purelib}\n")
     fake_colab = purelib / "google" / "colab"  # `google` is a namespace package shared with protobuf
     fake_colab.mkdir(parents=True)
-    (fake_colab / "__init__.py").write_text(
-        '"""A stand-in for Colab\'s google.colab: being imported is its job."""\n'
-    )
+    (fake_colab / "__init__.py").write_text('"""A stand-in for Colab\'s google.colab: being imported is its job."""\n')
     (fake_colab / "output.py").write_text('"""Importable, as JAX imports it when it sees google.colab."""\n')
     kernel = folder / "kernels" / KERNEL_NAME
     kernel.mkdir(parents=True)
@@ -190,11 +182,7 @@ def uncommitted_note() -> str:
         text=True,
         check=False,
     ).stdout.strip()
-    return (
-        f"\n(Uncommitted changes are not tested here: the Setup cell installs HEAD.)\n{changed}"
-        if changed
-        else ""
-    )
+    return f"\n(Uncommitted changes are not tested here: the Setup cell installs HEAD.)\n{changed}" if changed else ""
 
 
 def selected_notebooks() -> list[Path]:
@@ -220,9 +208,7 @@ def test_notebook_runs_on_the_colab_stack(path, colab_base, repository_clone, tm
     installed = {dist.metadata["Name"] for dist in metadata.distributions(path=[str(runtime.purelib)])}
     assert installed == {DISTRIBUTION}, f"the install added or changed {sorted(installed - {DISTRIBUTION})}"
     source = json.loads(
-        metadata.Distribution.at(next(runtime.purelib.glob("ae_mnist_utils-*.dist-info"))).read_text(
-            "direct_url.json"
-        )
+        metadata.Distribution.at(next(runtime.purelib.glob("ae_mnist_utils-*.dist-info"))).read_text("direct_url.json")
     )
     assert source["url"] == f"file://{repository_clone}" and source["vcs_info"]["vcs"] == "git"
     # The kernel may send the printed line and its newline as two stream messages: read the cell's whole text.
@@ -254,9 +240,7 @@ def test_failed_install_stops_at_the_setup_cell_with_pips_reason(failed_install)
     runtime, notebook, _ = failed_install
     code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
     setup, later = code_cells[0], code_cells[1:]
-    assert setup.execution_count and not any(cell.execution_count for cell in later), (
-        "only the Setup cell ran"
-    )
+    assert setup.execution_count and not any(cell.execution_count for cell in later), "only the Setup cell ran"
     shown = ANSI.sub("", outputs_text(setup))
     assert "Failed to connect to 127.0.0.1 port 9" in shown, "pip's own reason is shown"
     assert not list(runtime.purelib.glob("ae_mnist_utils-*")), "nothing was installed"

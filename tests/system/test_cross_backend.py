@@ -37,13 +37,7 @@ def test_mse_values_agreeing_to_3_digits_pass_and_others_fail():
 def run_on_backend(backend: str, *arguments: str, **env: str) -> dict:
     """Run this file as a script under ``KERAS_BACKEND=backend``; return the JSON it prints last."""
     base = {key: value for key, value in os.environ.items() if not key.startswith("AE_")}
-    environment = {
-        **base,
-        "KERAS_BACKEND": backend,
-        "PYTHONPATH": str(ROOT),
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-        **env,
-    }
+    environment = {**base, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", **env}
     done = subprocess.run(
         [sys.executable, __file__, *arguments],
         env=environment,
@@ -177,8 +171,6 @@ def _shipped() -> dict:
 if __name__ == "__main__":
     from utils import course
 
-    course.start_backend(
-        os.environ["KERAS_BACKEND"]
-    )  # as the Setup cell does: TensorFlow only when asked for
+    course.start_backend(os.environ["KERAS_BACKEND"])  # as the Setup cell does: TensorFlow only when asked for
     action = sys.argv[1]
     print(json.dumps({"save": _save, "load": _load, "shipped": _shipped}[action]()))

@@ -46,12 +46,8 @@ process.stdout.write(JSON.stringify({
 
 
 def node(script: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
-    assert shutil.which("node"), (
-        "Node is missing: the site's explorer is tested with Node (`node --version`)."
-    )
-    return subprocess.run(
-        ["node", "-e", script, *args], input=stdin, capture_output=True, text=True, timeout=120
-    )
+    assert shutil.which("node"), "Node is missing: the site's explorer is tested with Node (`node --version`)."
+    return subprocess.run(["node", "-e", script, *args], input=stdin, capture_output=True, text=True, timeout=120)
 
 
 def floats(text: str) -> np.ndarray:
@@ -104,9 +100,7 @@ def test_the_javascript_decodes_as_keras_does(exported, keras_vae):
     steps = np.linspace(0, 1, 11, dtype=np.float32)[:, None]
     walk = (1 - steps) * anchors[2] + steps * anchors[7]  # notebook 10's exercise: from a 2 to a 7
     points = np.concatenate([grid, anchors.astype(np.float32), walk]).astype(np.float32)
-    result = node(
-        NODE_DECODE, str(EXPLORER_JS), str(header_path), str(binary), stdin=json.dumps(points.tolist())
-    )
+    result = node(NODE_DECODE, str(EXPLORER_JS), str(header_path), str(binary), stdin=json.dumps(points.tolist()))
     assert result.returncode == 0, result.stderr[-3000:]
     decoded = json.loads(result.stdout)
 
@@ -128,22 +122,13 @@ def test_the_javascript_refuses_a_file_that_fails_its_sha256(exported, tmp_path)
     damaged = bytearray(binary.read_bytes())
     damaged[len(damaged) // 2] ^= 0x01  # one bit of one weight
     (tmp_path / binary.name).write_bytes(bytes(damaged))
-    result = node(
-        NODE_DECODE, str(EXPLORER_JS), str(header_path), str(tmp_path / binary.name), stdin="[[0, 0]]"
-    )
+    result = node(NODE_DECODE, str(EXPLORER_JS), str(header_path), str(tmp_path / binary.name), stdin="[[0, 0]]")
     assert result.returncode != 0
     assert "fails its sha256 check" in result.stderr and "it is not used" in result.stderr
 
 
 def test_the_javascript_sha256_is_sha256():
-    samples = [
-        b"",
-        b"abc",
-        bytes(55),
-        bytes(56),
-        bytes(range(256)) * 4 + b"x",
-        np.random.default_rng(0).bytes(100_003),
-    ]
+    samples = [b"", b"abc", bytes(55), bytes(56), bytes(range(256)) * 4 + b"x", np.random.default_rng(0).bytes(100_003)]
     script = (
         'const {sha256Hex} = require(process.argv[1]); const input = JSON.parse(require("fs").readFileSync(0));'
         'process.stdout.write(JSON.stringify(input.map((s) => sha256Hex(Buffer.from(s, "base64")))));'

@@ -87,9 +87,7 @@ def test_full_disk_gives_one_line_leaves_nothing_half_written_and_the_next_noteb
     training = run("03", mount_point)
     assert_no_traceback(training)
     full = lines_with(training, "No space left on device")
-    assert full and all("free" in line and "AE_OUTPUT_DIR" in line for line in full), printed(training)[
-        -2000:
-    ]
+    assert full and all("free" in line and "AE_OUTPUT_DIR" in line for line in full), printed(training)[-2000:]
     assert lines_with(training, "epochs in"), "03 should report its run from the model in memory"
     assert leftovers(mount_point) == []
     assert not (mount_point / "quick" / "models" / "dense_autoencoder_32d.keras").exists()
@@ -168,9 +166,7 @@ def test_a_checkpoint_that_another_kernel_is_writing_does_not_stop_fit(tmp_path)
     models = outputs / "quick" / "models"
     models.mkdir(parents=True)
     checkpoint = models / "dense_autoencoder_32d.best.weights.h5"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_OPEN, str(checkpoint)], stdout=subprocess.PIPE, text=True
-    )
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_OPEN, str(checkpoint)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "holding"
         training = run("03", outputs)
@@ -179,6 +175,4 @@ def test_a_checkpoint_that_another_kernel_is_writing_does_not_stop_fit(tmp_path)
         holder.wait()
     assert_no_traceback(training)
     assert leftovers(outputs) == []
-    assert checkpoint.stat().st_size > 0, (
-        "this run's checkpoint replaced the other kernel's file when complete"
-    )
+    assert checkpoint.stat().st_size > 0, "this run's checkpoint replaced the other kernel's file when complete"

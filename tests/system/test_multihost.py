@@ -16,12 +16,7 @@ SCRIPT = ROOT / "scripts" / "multihost_train.py"
 def run_script(*arguments: str, timeout: float = 600) -> subprocess.CompletedProcess:
     env = {**os.environ, "AE_QUICK": "1"}
     return subprocess.run(
-        [sys.executable, str(SCRIPT), *arguments],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
+        [sys.executable, str(SCRIPT), *arguments], env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
 
 

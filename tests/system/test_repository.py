@@ -8,9 +8,7 @@ from tests.conftest import NOTEBOOKS, ROOT
 
 
 def pins(text: str, pattern: str) -> dict[str, str]:
-    return {
-        name.lower().replace("_", "-"): version for name, version in re.findall(pattern, text, re.MULTILINE)
-    }
+    return {name.lower().replace("_", "-"): version for name, version in re.findall(pattern, text, re.MULTILINE)}
 
 
 def test_environment_yml_mirrors_requirements():
@@ -54,9 +52,7 @@ def test_nothing_names_a_tracker_issue():
     named = [
         f"{path.relative_to(ROOT)}: {match.group()}"
         for path in files
-        if path.is_file()
-        and path.suffix in {".py", ".md", ".ipynb", ".txt", ""}
-        and "__pycache__" not in path.parts
+        if path.is_file() and path.suffix in {".py", ".md", ".ipynb", ".txt", ""} and "__pycache__" not in path.parts
         for match in pattern.finditer(path.read_text(errors="ignore"))
     ]
     assert not named, f"tracker issues named: {named}"

@@ -63,9 +63,7 @@ def site() -> Site:
             command, capture_output=True, text=True, timeout=BUILD_SECONDS, stdin=subprocess.DEVNULL
         )
     except subprocess.TimeoutExpired as error:
-        printed = [
-            part.decode() if isinstance(part, bytes) else part or "" for part in (error.stdout, error.stderr)
-        ]
+        printed = [part.decode() if isinstance(part, bytes) else part or "" for part in (error.stdout, error.stderr)]
         raise AssertionError(
             f"the site build took over {BUILD_SECONDS} s; it printed:\n" + "\n".join(printed)
         ) from None
@@ -76,9 +74,7 @@ def site() -> Site:
 
 @needs_root("a network namespace without a network, for the build (unshare --net)")
 def test_the_site_builds_without_a_network(site):
-    assert site.offline, (
-        "`unshare --net` is not available here, so the build could not be cut off from the network"
-    )
+    assert site.offline, "`unshare --net` is not available here, so the build could not be cut off from the network"
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -116,9 +112,7 @@ class Visit:
     failed_requests: list[str] = field(default_factory=list)
     images: list[dict] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
-    folded: list[tuple[str, bool]] = field(
-        default_factory=list
-    )  # each <details>: its summary, and whether open
+    folded: list[tuple[str, bool]] = field(default_factory=list)  # each <details>: its summary, and whether open
 
 
 def watched_page(browser: Browser, server: str, visit: Visit, **options) -> Page:
@@ -127,9 +121,7 @@ def watched_page(browser: Browser, server: str, visit: Visit, **options) -> Page
     page.on("console", lambda message: message.type == "error" and visit.console_errors.append(message.text))
     page.on("pageerror", lambda error: visit.console_errors.append(str(error)))
     page.on("requestfailed", lambda request: visit.failed_requests.append(request.url))
-    page.on(
-        "response", lambda response: response.status >= 400 and visit.failed_requests.append(response.url)
-    )
+    page.on("response", lambda response: response.status >= 400 and visit.failed_requests.append(response.url))
 
     def route(route):
         if urlsplit(route.request.url).hostname == "127.0.0.1":
@@ -172,8 +164,7 @@ def visits(site, server, browser) -> dict[str, Visit]:
             visit.images = page.evaluate(IMAGES)
             visit.links = page.eval_on_selector_all("a[href]", "links => links.map(link => link.href)")
             visit.folded = page.eval_on_selector_all(
-                "details",
-                "all => all.map(d => [d.querySelector('summary')?.textContent.trim() ?? '', d.open])",
+                "details", "all => all.map(d => [d.querySelector('summary')?.textContent.trim() ?? '', d.open])"
             )
         finally:
             page.close()
@@ -196,10 +187,7 @@ def test_every_page_opens_without_console_errors_or_outside_requests(visits):
 
 
 def test_every_image_loads(visits):
-    broken = {
-        name: [image["src"] for image in visit.images if not image["loaded"]]
-        for name, visit in visits.items()
-    }
+    broken = {name: [image["src"] for image in visit.images if not image["loaded"]] for name, visit in visits.items()}
     broken = {name: sources for name, sources in broken.items() if sources}
     assert not broken, broken
     assert sum(len(visit.images) for visit in visits.values()) > 0
@@ -214,9 +202,7 @@ def test_every_image_has_alt_text(visits):
             if not alt or alt == image["src"] or re.search(r"\.(png|jpe?g|svg|gif)$", alt):
                 missing.setdefault(name, []).append(image["src"])
     total = sum(len(sources) for sources in missing.values())
-    assert not missing, (
-        f"{total} images have no alt text, on {len(missing)} pages: " + json.dumps(missing)[:1500]
-    )
+    assert not missing, f"{total} images have no alt text, on {len(missing)} pages: " + json.dumps(missing)[:1500]
 
 
 def test_every_internal_link_resolves(site, server, visits):
@@ -242,12 +228,8 @@ def test_every_notebook_page_links_colab_and_the_notebook(site, visits):
     for notebook in NOTEBOOKS:
         visit = visits[f"{notebook.stem}.html"]
         owner_and_name = repository_address().removeprefix("https://github.com/")
-        colab = (
-            f"https://colab.research.google.com/github/{owner_and_name}/blob/main/notebooks/{notebook.name}"
-        )
-        assert any(link.split("?")[0] == colab for link in visit.links), (
-            f"{notebook.stem}: no Open in Colab link"
-        )
+        colab = f"https://colab.research.google.com/github/{owner_and_name}/blob/main/notebooks/{notebook.name}"
+        assert any(link.split("?")[0] == colab for link in visit.links), f"{notebook.stem}: no Open in Colab link"
         downloads = [link for link in visit.links if link.endswith(f"/notebooks/{notebook.name}")]
         assert downloads, f"{notebook.stem}: no download of its .ipynb"
         assert (site.html / "notebooks" / notebook.name).read_bytes() == notebook.read_bytes()
@@ -256,9 +238,7 @@ def test_every_notebook_page_links_colab_and_the_notebook(site, visits):
 def test_hints_and_solutions_are_folded_as_in_the_notebooks(visits):
     for notebook in NOTEBOOKS:
         text = "".join(
-            cell.source
-            for cell in nbformat.read(notebook, as_version=4).cells
-            if cell.cell_type == "markdown"
+            cell.source for cell in nbformat.read(notebook, as_version=4).cells if cell.cell_type == "markdown"
         )
         expected = re.findall(r"<summary>\s*(Hint|Solution)\s*</summary>", text)
         folded = visits[f"{notebook.stem}.html"].folded
@@ -270,9 +250,7 @@ def test_the_navigation_shows_the_series_in_order(server, browser):
     page = browser.new_page()
     try:
         page.goto(f"{server}/index.html")
-        links = page.eval_on_selector_all(
-            ".bd-sidenav a.reference.internal", "links => links.map(l => l.href)"
-        )
+        links = page.eval_on_selector_all(".bd-sidenav a.reference.internal", "links => links.map(l => l.href)")
     finally:
         page.close()
     listed = [Path(urlsplit(link).path).stem for link in links]
@@ -363,9 +341,7 @@ def test_figures_stay_on_white_in_dark_mode(server, browser):
         page.goto(f"{server}/{VAE_PAGE}")
         expect(page.locator("html")).to_have_attribute("data-theme", "dark")
         figure = page.locator(".cell_output img").first
-        style = figure.evaluate(
-            "img => [getComputedStyle(img).backgroundColor, getComputedStyle(img).filter]"
-        )
+        style = figure.evaluate("img => [getComputedStyle(img).backgroundColor, getComputedStyle(img).filter]")
     finally:
         page.close()
     assert style == ["rgb(255, 255, 255)", "none"], style
@@ -387,12 +363,8 @@ def test_the_build_takes_alt_text_from_the_output_metadata(tmp_path):
     """site/_ext/ae_site.py: an image output's {"image/png": {"alt": ...}} becomes its <img alt>; none is invented."""
     png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
     said = "Ten test digits, originals above, reconstructions below"
-    with_alt = nbformat.v4.new_output(
-        "display_data", {"image/png": png}, metadata={"image/png": {"alt": said}}
-    )
-    without = nbformat.v4.new_output(
-        "display_data", {"image/png": png.replace("DUlEQVR42mP8", "DUlEQVR42mP9")}
-    )
+    with_alt = nbformat.v4.new_output("display_data", {"image/png": png}, metadata={"image/png": {"alt": said}})
+    without = nbformat.v4.new_output("display_data", {"image/png": png.replace("DUlEQVR42mP8", "DUlEQVR42mP9")})
     cell = nbformat.v4.new_code_cell("plot()", outputs=[with_alt, without])
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# A figure"), cell])
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -413,9 +385,7 @@ def test_the_build_takes_alt_text_from_the_output_metadata(tmp_path):
         str(sources),
         str(tmp_path / "html"),
     ]
-    result = subprocess.run(
-        command, capture_output=True, text=True, env={**os.environ, "AE_SITE_STAGE": str(stage)}
-    )
+    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "AE_SITE_STAGE": str(stage)})
     assert result.returncode == 0, result.stderr[-3000:]
     images = re.findall(r'<img alt="([^"]*)" src="([^"]*)"', (tmp_path / "html" / "figure.html").read_text())
     assert len(images) == 2, images

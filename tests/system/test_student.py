@@ -27,10 +27,7 @@ SETUP_PATH = re.compile(r"sys\.path\.insert\(0, ([\"'])(.+?)\1\)")
 
 def make_student(*args: str) -> str:
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "make_student.py"), *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
+        [sys.executable, str(ROOT / "scripts" / "make_student.py"), *args], capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
@@ -71,12 +68,8 @@ def test_the_copy_has_no_solution_and_keeps_the_rest(student, path):
             assert after.source == before.source
         elif index and not SOLUTION.search(before.source):
             assert after.source == before.source, f"{path.name}: markdown cell {index} changed"
-    assert "colab.research.google.com" not in copy.cells[0].source, (
-        "the badge would open the copy with solutions"
-    )
-    assert (setup_root(copy, student) / "utils" / "__init__.py").is_file(), (
-        "the Setup cell would not find utils/"
-    )
+    assert "colab.research.google.com" not in copy.cells[0].source, "the badge would open the copy with solutions"
+    assert (setup_root(copy, student) / "utils" / "__init__.py").is_file(), "the Setup cell would not find utils/"
 
 
 @pytest.mark.parametrize("name", RUN_IN_QUICK_MODE)

@@ -24,10 +24,7 @@ def test_make_weights_smoke_run_writes_a_verified_manifest(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     entry = weights.entry("variational_autoencoder_2d", folder)
     assert entry["training"]["settings"]["epochs"] == 5 and entry["recipe"]["seed"] == config.SEED
-    assert sorted(path.name for path in folder.iterdir()) == [
-        "manifest.json",
-        "variational_autoencoder_2d.npz",
-    ]
+    assert sorted(path.name for path in folder.iterdir()) == ["manifest.json", "variational_autoencoder_2d.npz"]
     model = recipes.get("variational_autoencoder_2d").build()
     assert weights.load_into(model, "variational_autoencoder_2d", folder) == entry
 
@@ -38,6 +35,4 @@ def test_readme_shows_the_manifest_as_the_script_prints_it():
     )
     table = done.stdout.strip()
     assert table.count("\n| `") == len(weights.read_manifest()["models"]), "one row per shipped model"
-    assert table in (ROOT / "README.md").read_text(), (
-        "README's results table is stale: paste the script's output"
-    )
+    assert table in (ROOT / "README.md").read_text(), "README's results table is stale: paste the script's output"

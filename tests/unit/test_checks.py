@@ -28,12 +28,7 @@ def test_images_accepts_both_layouts_and_both_kinds(digits):
     ("make", "dtype", "error", "expected"),
     [
         (lambda s, f: "digits", "float", TypeError, "pictures must be a NumPy array of images, got str"),
-        (
-            lambda s, f: s,
-            "float",
-            ValueError,
-            r"pictures must be float images .* with pixels in \[0, 1\]; got uint8",
-        ),
+        (lambda s, f: s, "float", ValueError, r"pictures must be float images .* with pixels in \[0, 1\]; got uint8"),
         (
             lambda s, f: f,
             "uint8",
@@ -92,12 +87,7 @@ def test_integer_and_number_accept_their_range():
         (np.nan, {"low": 0}, ValueError, "sigma must be a finite number >= 0, got nan."),
         (-1, {"low": 0}, ValueError, "sigma must be a finite number >= 0, got -1."),
         (0, {"low": 0, "low_open": True}, ValueError, "sigma must be a finite number > 0, got 0."),
-        (
-            1.5,
-            {"low": 0, "high": 1, "low_open": True},
-            ValueError,
-            "sigma must be a finite number in (0, 1], got 1.5.",
-        ),
+        (1.5, {"low": 0, "high": 1, "low_open": True}, ValueError, "sigma must be a finite number in (0, 1], got 1.5."),
         ("0.5", {"low": 0}, TypeError, "sigma must be a number, got str '0.5'."),
         (False, {"low": 0}, TypeError, "sigma must be a number, got bool False."),
     ],
@@ -116,9 +106,7 @@ def test_points_checks_shape_and_finiteness(digits):
     assert checks.points(codes[:, 0], "values").shape == (100,)
     with pytest.raises(ValueError, match=r"codes must have shape \(n, 8\), not empty; got shape \(100, 16\)"):
         checks.points(codes, "codes", 8)
-    with pytest.raises(
-        ValueError, match=r"codes must have shape \(n, d\), with at least 2 rows; got shape \(1, 16\)"
-    ):
+    with pytest.raises(ValueError, match=r"codes must have shape \(n, d\), with at least 2 rows; got shape \(1, 16\)"):
         checks.points(codes[:1], "codes", "any", rows=2)
     poisoned = codes.copy()
     poisoned[[3, 5], 2] = np.inf

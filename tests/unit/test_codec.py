@@ -119,9 +119,7 @@ def test_damage_changes_exactly_what_it_says(pca_codes, count, unit):
     before, after = (
         np.frombuffer(b"".join(strings), np.uint8).reshape(len(encoded), -1) for strings in (encoded, damaged)
     )
-    changed = (
-        np.unpackbits(before ^ after, axis=1).sum(axis=1) if unit == "bit" else (before != after).sum(axis=1)
-    )
+    changed = np.unpackbits(before ^ after, axis=1).sum(axis=1) if unit == "bit" else (before != after).sum(axis=1)
     assert set(changed.tolist()) == {count}
     assert codec.damage(encoded, count, unit, seed=3) == damaged, "the same seed damages the same way"
 
@@ -158,9 +156,7 @@ def test_corrupt_bytes_are_refused_by_name(pca_codes):
         quantizer.decode(["not bytes"])
     with pytest.raises(TypeError, match="encoded must be a list of byte strings"):
         quantizer.decode(good[0])
-    assert (
-        quantizer.accepts(good + [good[0][:-1], "text", bytes(flipped)]).tolist() == [True] * 3 + [False] * 3
-    )
+    assert quantizer.accepts(good + [good[0][:-1], "text", bytes(flipped)]).tolist() == [True] * 3 + [False] * 3
     assert quantizer.decode_levels([]).shape == (0, 20)
 
 
@@ -290,18 +286,14 @@ def test_rate_distortion_rows(mnist, pca_codes):
     assert (row["codec"], row["setting"]) == ("JPEG", "quality 50") and 10 < row["psnr"] < 60
     assert row["file bytes"] == pytest.approx(row["container bytes"] + row["payload bytes"])
     assert decoded.shape == (50, 28, 28) and decoded.dtype == np.uint8
-    mosaic_row, mosaic = codec.measure_pillow_mosaic(
-        x_test[:100], "WEBP", "quality 10", columns=10, quality=10
-    )
+    mosaic_row, mosaic = codec.measure_pillow_mosaic(x_test[:100], "WEBP", "quality 10", columns=10, quality=10)
     assert mosaic_row["codec"] == "WebP" and mosaic.shape == (100, 28, 28) and 10 < mosaic_row["psnr"] < 60
     train_codes, test_codes = pca_codes
     quantizer = codec.LatentQuantizer.fit(train_codes, 8)
     pca_back = PCA(n_components=20, random_state=0)
     pca_back.fit(preprocessing.flatten_images(preprocessing.scale_images(mnist[0][0][:5000])))
     originals = preprocessing.scale_images(x_test[:300])
-    latent, rebuilt = codec.measure_latent_codec(
-        "PCA", quantizer, test_codes, pca_back.inverse_transform, originals
-    )
+    latent, rebuilt = codec.measure_latent_codec("PCA", quantizer, test_codes, pca_back.inverse_transform, originals)
     assert latent["setting"] == "20 x 8 bits" and latent["bytes"] == quantizer.payload_bytes == 20
     assert rebuilt.shape == (300, 28, 28) and 0 <= rebuilt.min() and rebuilt.max() <= 1
     assert latent["psnr"] > 15, "20 PCA numbers at 8 bits rebuild a recognisable digit"
@@ -313,11 +305,7 @@ def test_rate_distortion_rows(mnist, pca_codes):
         (lambda q, c, x: codec.pillow_files(x, "XYZ"), ValueError, "format must be one Pillow can"),
         (lambda q, c, x: codec.pillow_files(x, 42), TypeError, "format must be a string"),
         (lambda q, c, x: codec.pillow_mosaic(x, "JPEG", 2, quality=500), ValueError, "quality for JPEG"),
-        (
-            lambda q, c, x: codec.LatentQuantizer.fit(with_one_nan(c), 4),
-            ValueError,
-            "training_codes contains 1 NaN",
-        ),
+        (lambda q, c, x: codec.LatentQuantizer.fit(with_one_nan(c), 4), ValueError, "training_codes contains 1 NaN"),
         (
             lambda q, c, x: codec.LatentQuantizer.fit(c[:1], 4),
             ValueError,
@@ -333,16 +321,8 @@ def test_rate_distortion_rows(mnist, pca_codes):
             ValueError,
             r"coverage .*must be a finite number in \(0, 1\]",
         ),
-        (
-            lambda q, c, x: codec.LatentQuantizer(4, (1.0, 0.0), (0.0, 1.0)),
-            ValueError,
-            "high must be above low",
-        ),
-        (
-            lambda q, c, x: codec.LatentQuantizer(4, (0.0,), (1.0, 2.0)),
-            ValueError,
-            "low and high must be equally long",
-        ),
+        (lambda q, c, x: codec.LatentQuantizer(4, (1.0, 0.0), (0.0, 1.0)), ValueError, "high must be above low"),
+        (lambda q, c, x: codec.LatentQuantizer(4, (0.0,), (1.0, 2.0)), ValueError, "low and high must be equally long"),
         (lambda q, c, x: q.encode(c[:0]), ValueError, "codes must have shape .* not empty"),
         (lambda q, c, x: q.accepts(b"\x25\x00"), TypeError, "encoded must be a list"),
         (lambda q, c, x: codec.tile(x, columns=0), ValueError, "columns must be at least 1"),

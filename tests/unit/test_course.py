@@ -17,10 +17,7 @@ from utils import course
 # (KERAS_BACKEND as set, what the one line must say after "SetupError: KERAS_BACKEND is '...'")
 WRONG_BACKENDS = [
     ("torch", ", but torch is not installed here (installed: jax, tensorflow). Install it ("),
-    (
-        "tensorflw",
-        ", which is not a Keras backend: set it to one of jax, tensorflow, torch (installed here: ",
-    ),
+    ("tensorflw", ", which is not a Keras backend: set it to one of jax, tensorflow, torch (installed here: "),
 ]
 
 
@@ -61,10 +58,7 @@ def setup_cell(path=NOTEBOOKS[0]) -> str:
 def test_the_setup_cell_shows_a_wrong_backend_as_one_line_in_jupyter(backend, explanation):
     """Notebook 01's Setup cell in a real kernel: the error is one line, and the cell after it never runs."""
     notebook = nbformat.v4.new_notebook(
-        cells=[
-            nbformat.v4.new_code_cell(setup_cell()),
-            nbformat.v4.new_code_cell('print("the next cell ran")'),
-        ]
+        cells=[nbformat.v4.new_code_cell(setup_cell()), nbformat.v4.new_code_cell('print("the next cell ran")')]
     )
     with pytest.raises(CellExecutionError) as raised:
         execute_notebook(notebook, env={"KERAS_BACKEND": backend}, cwd=ROOT / "notebooks", timeout=120)
@@ -113,22 +107,14 @@ def test_tensorflow_stays_out_on_jax():
     first, *_, last = done.stdout.strip().splitlines()
     assert first.startswith("Keras ") and " on the jax backend, NumPy " in first, "setup says what runs"
     result = json.loads(last)
-    assert result["KERAS_BACKEND"] == "jax" and result["backend"] == "jax", (
-        "the notebook's backend by default"
-    )
+    assert result["KERAS_BACKEND"] == "jax" and result["backend"] == "jax", "the notebook's backend by default"
     assert not result["tensorflow loaded"]
     assert not result["lookup"], "a lookup answers 'not there' (and does not raise)"
-    assert result["refused"] and "tensorflow" in result["refused"], (
-        "import tensorflow raises ModuleNotFoundError"
-    )
+    assert result["refused"] and "tensorflow" in result["refused"], "import tensorflow raises ModuleNotFoundError"
 
 
 def test_setup_on_tensorflow_starts_it_without_its_start_up_notes():
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("KERAS_BACKEND", "TF_CPP_MIN_LOG_LEVEL")
-    }
+    env = {key: value for key, value in os.environ.items() if key not in ("KERAS_BACKEND", "TF_CPP_MIN_LOG_LEVEL")}
     done = subprocess.run(
         [sys.executable, "-c", "from utils import course; course.setup(backend='tensorflow')"],
         env={**env, "PYTHONPATH": str(ROOT), "AE_QUICK": "1", "AE_FROM_SCRATCH": ""},
@@ -149,11 +135,7 @@ def test_setup_on_tensorflow_starts_it_without_its_start_up_notes():
     [
         ("", "", "; full mode: the whole MNIST."),
         ("1", "", "; quick mode (AE_QUICK=1): small subsets and few epochs, for tests."),
-        (
-            "1",
-            "1",
-            "; quick mode (AE_QUICK=1): small subsets and few epochs, for tests; AE_FROM_SCRATCH=1: every",
-        ),
+        ("1", "1", "; quick mode (AE_QUICK=1): small subsets and few epochs, for tests; AE_FROM_SCRATCH=1: every"),
     ],
     ids=["full", "quick", "quick-from-scratch"],
 )

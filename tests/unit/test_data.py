@@ -23,9 +23,7 @@ from utils.files import sha256_file
 # --------------------------------------------------------------------------- helpers
 
 
-def run_in_private_namespace(
-    mount_commands: str, code: str, *args: str, env: dict
-) -> subprocess.CompletedProcess:
+def run_in_private_namespace(mount_commands: str, code: str, *args: str, env: dict) -> subprocess.CompletedProcess:
     """Run ``python -c code args`` after ``mount_commands`` in private mount and network namespaces.
 
     Mounts made there vanish with the process and are never seen by the rest of the machine.
@@ -172,9 +170,7 @@ def test_cache_with_wrong_content_is_not_used(fast_mirror, mnist, capsys):
     message = one_line(capsys.readouterr().err)
     assert "pixel content does not match the MNIST checksum" in message and "rebuilding" in message
     assert np.array_equal(dataset[0][0][0], x_train[0])
-    assert np.array_equal(data._read_npz(cache)[0][0][0], x_train[0]), (
-        "the rebuilt cache holds the real digit"
-    )
+    assert np.array_equal(data._read_npz(cache)[0][0][0], x_train[0]), "the rebuilt cache holds the real digit"
 
 
 def test_every_source_missing_gives_one_clear_error(isolated_sources, monkeypatch):

@@ -65,10 +65,7 @@ def test_remove_stale_parts_removes_only_those_of_finished_processes(tmp_path):
     path = tmp_path / "model.keras"
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
     dead_pid = int(dead.stdout)  # a process that has ended, so its parts are leftovers
-    stale = [
-        tmp_path / f".model.keras.{dead_pid}.abc123.part",
-        tmp_path / f".model.keras.{dead_pid}.x.part.keras",
-    ]
+    stale = [tmp_path / f".model.keras.{dead_pid}.abc123.part", tmp_path / f".model.keras.{dead_pid}.x.part.keras"]
     for leftover in stale:
         leftover.write_bytes(b"half")
     mine = files.temporary_beside(path)  # this process is alive: its part may still be in use
@@ -82,15 +79,9 @@ def test_remove_stale_parts_removes_only_those_of_finished_processes(tmp_path):
 @pytest.mark.parametrize(
     ("error", "expected"),
     [
-        (
-            OSError(errno.EROFS, "Read-only file system", "/home/me/.cache"),
-            "Read-only file system: /home/me/.cache",
-        ),
+        (OSError(errno.EROFS, "Read-only file system", "/home/me/.cache"), "Read-only file system: /home/me/.cache"),
         (OSError(errno.ENOSPC, "No space left on device"), "No space left on device"),
-        (
-            NotADirectoryError("/tmp/notes.txt is a file, not a folder"),
-            "/tmp/notes.txt is a file, not a folder",
-        ),
+        (NotADirectoryError("/tmp/notes.txt is a file, not a folder"), "/tmp/notes.txt is a file, not a folder"),
     ],
 )
 def test_describe_os_error_gives_the_reason_and_the_file(error, expected):

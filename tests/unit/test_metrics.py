@@ -28,16 +28,12 @@ def test_metrics_on_real_digits(digits):
     ssim = metrics.ssim_per_image(images, noisy)
     assert np.all(ssim < 1)
     assert np.allclose(metrics.ssim_per_image(images, images), 1.0, atol=1e-6)
-    assert np.all(np.isinf(metrics.psnr_per_image(images[:5], images[:5]))), (
-        "a perfect copy has infinite PSNR"
-    )
+    assert np.all(np.isinf(metrics.psnr_per_image(images[:5], images[:5]))), "a perfect copy has infinite PSNR"
     worse = metrics.ssim_per_image(images, preprocessing.add_gaussian_noise(images, sigma=0.4, seed=0))
     assert np.all(worse < ssim)
     both = metrics.reconstruction_metrics(images, noisy)
     assert sorted(both) == ["mse", "psnr", "ssim"] and np.array_equal(both["mse"], mse)
-    assert metrics.summarize(both) == pytest.approx(
-        {"mse": mse.mean(), "psnr": psnr.mean(), "ssim": ssim.mean()}
-    )
+    assert metrics.summarize(both) == pytest.approx({"mse": mse.mean(), "psnr": psnr.mean(), "ssim": ssim.mean()})
     assert all(type(value) is float for value in metrics.summarize(both).values()), "plain floats, for JSON"
 
 
@@ -56,9 +52,7 @@ def test_metrics_refuse_the_wrong_scale(digits, metric):
     images, _ = digits
     with pytest.raises(ValueError, match=r"originals must have pixels in \[0, 1\].*divide by 255"):
         metric(images * 255, images)
-    with pytest.raises(
-        ValueError, match=r"reconstructions must have pixels in \[0, 1\]; got values from -0.5"
-    ):
+    with pytest.raises(ValueError, match=r"reconstructions must have pixels in \[0, 1\]; got values from -0.5"):
         metric(images, images - 0.5)
     poisoned = images.copy()
     poisoned[3, 100] = np.nan

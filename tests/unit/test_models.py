@@ -56,13 +56,7 @@ def test_conv_autoencoder_shapes(digits):
     # conv 1->32 on 14x14 outputs, conv 32->64 on 7x7, dense 3136->32, dense 32->3136,
     # transposed 64->64 from 7x7 inputs, transposed 64->32 from 14x14 inputs, conv 32->1 on 28x28.
     expected = (
-        9 * 32 * 196
-        + 9 * 32 * 64 * 49
-        + 3136 * 32
-        + 32 * 3136
-        + 9 * 64 * 64 * 49
-        + 9 * 64 * 32 * 196
-        + 9 * 32 * 784
+        9 * 32 * 196 + 9 * 32 * 64 * 49 + 3136 * 32 + 32 * 3136 + 9 * 64 * 64 * 49 + 9 * 64 * 32 * 196 + 9 * 32 * 784
     )
     assert models.count_multiply_adds(autoencoder) == expected
 
@@ -92,9 +86,7 @@ def test_sampling_layer_uses_only_keras_ops_and_random():
                 node = node.value
             if isinstance(node, ast.Name):
                 roots.add(node.id)
-    imported = {
-        alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names
-    }
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names}
     assert roots <= {"keras", "ops", "self", "super", "layers"}, roots
     assert imported <= {"ops"}, imported
 
@@ -127,37 +119,17 @@ def test_the_fingerprint_survives_saving_and_loading(tmp_path):
 @pytest.mark.parametrize(
     ("build", "error", "expected"),
     [
-        (
-            lambda: models.build_dense_autoencoder(latent_dim=0),
-            ValueError,
-            "latent_dim must be from 1 to 784, got 0",
-        ),
-        (
-            lambda: models.build_dense_autoencoder(latent_dim=-3),
-            ValueError,
-            "latent_dim must be from 1 to 784, got -3",
-        ),
+        (lambda: models.build_dense_autoencoder(latent_dim=0), ValueError, "latent_dim must be from 1 to 784, got 0"),
+        (lambda: models.build_dense_autoencoder(latent_dim=-3), ValueError, "latent_dim must be from 1 to 784, got -3"),
         (
             lambda: models.build_dense_autoencoder(latent_dim=785),
             ValueError,
             "latent_dim must be from 1 to 784, got 785",
         ),
-        (
-            lambda: models.build_dense_autoencoder(latent_dim=2.5),
-            TypeError,
-            "latent_dim must be an integer, got float",
-        ),
+        (lambda: models.build_dense_autoencoder(latent_dim=2.5), TypeError, "latent_dim must be an integer, got float"),
         (lambda: models.build_conv_autoencoder(latent_dim=0), ValueError, "latent_dim must be from 1 to 784"),
-        (
-            lambda: models.build_variational_autoencoder(latent_dim=785),
-            ValueError,
-            "latent_dim must be from 1 to 784",
-        ),
-        (
-            lambda: models.build_dense_autoencoder(hidden_units=(0,)),
-            ValueError,
-            "hidden_units must hold positive",
-        ),
+        (lambda: models.build_variational_autoencoder(latent_dim=785), ValueError, "latent_dim must be from 1 to 784"),
+        (lambda: models.build_dense_autoencoder(hidden_units=(0,)), ValueError, "hidden_units must hold positive"),
         (lambda: models.build_dense_autoencoder(hidden_units=512), TypeError, "hidden_units must be a tuple"),
         (lambda: models.build_conv_autoencoder(filters=(32,)), ValueError, "filters must hold 2"),
     ],

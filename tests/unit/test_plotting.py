@@ -26,20 +26,12 @@ FIGURES = {
         {"original": images[:10], "noisy": preprocessing.add_gaussian_noise(images[:10], 0.3, seed=0)},
         captions={"original": [f"t={t:.1f}" for t in np.linspace(0, 1, 10)]},
     ),
-    "reconstructions": lambda images, labels: plotting.show_reconstructions(
-        images[:8], images[8:16], "title"
-    ),
+    "reconstructions": lambda images, labels: plotting.show_reconstructions(images[:8], images[8:16], "title"),
     "learning curves": lambda images, labels: plotting.plot_learning_curves(HISTORY),
-    "latent 2-d": lambda images, labels: (
-        plotting.plot_latent_2d(images[:, :2] * 10 + labels[:, None], labels).figure
-    ),
+    "latent 2-d": lambda images, labels: plotting.plot_latent_2d(images[:, :2] * 10 + labels[:, None], labels).figure,
     "class balance": lambda images, labels: plotting.plot_class_balance(labels, labels[:100]),
-    "histograms": lambda images, labels: (
-        plotting.plot_histograms({"pixels": images.ravel()}, bins=30, log=True).figure
-    ),
-    "latent grid": lambda images, labels: plotting.show_latent_grid(
-        np.tile(images[:1], (225, 1)), GRID, GRID[::-1]
-    ),
+    "histograms": lambda images, labels: plotting.plot_histograms({"pixels": images.ravel()}, bins=30, log=True).figure,
+    "latent grid": lambda images, labels: plotting.show_latent_grid(np.tile(images[:1], (225, 1)), GRID, GRID[::-1]),
     "maps": lambda images, labels: plotting.show_maps(
         {"errors": images[:6].reshape(-1, 28, 28) - images[6:12].reshape(-1, 28, 28)}, captions=list("abcdef")
     ),
@@ -77,9 +69,7 @@ def test_every_text_is_readable_on_a_projector(digits, name):
     try:
         texts = [t for t in figure.findobj(Text) if t.get_visible() and t.get_text().strip()]
         assert texts, name
-        small = sorted(
-            {(t.get_text(), t.get_fontsize()) for t in texts if t.get_fontsize() < plotting.MIN_FONT_SIZE}
-        )
+        small = sorted({(t.get_text(), t.get_fontsize()) for t in texts if t.get_fontsize() < plotting.MIN_FONT_SIZE})
         assert not small, f"{name}: text below {plotting.MIN_FONT_SIZE} pt: {small[:5]}"
     finally:
         plotting.plt.close(figure)
@@ -104,9 +94,7 @@ def test_digit_labels_of_a_latent_scatter_do_not_overlap(digits):
     points = PCA(n_components=2, random_state=0).fit_transform(images)
     medians = np.array([np.median(points[labels == d], axis=0) for d in range(10)])
     extent = np.ptp(points, axis=0)
-    closest = min(
-        np.hypot(*((medians[i] - medians[j]) / extent)) for i in range(10) for j in range(i + 1, 10)
-    )
+    closest = min(np.hypot(*((medians[i] - medians[j]) / extent)) for i in range(10) for j in range(i + 1, 10))
     assert closest < 0.07, "the data must have crowded medians for this test to mean anything"
     ax = plotting.plot_latent_2d(points, labels)
     spots = np.array([text.get_position() for text in ax.texts])
@@ -152,11 +140,7 @@ def with_nan_rows(points: np.ndarray, rows: list[int]) -> np.ndarray:
         ),
         (lambda i, y: plotting.show_digit_grid(i[:10], ncols=0), ValueError, "ncols must be at least 1"),
         (lambda i, y: plotting.plot_learning_curves({}), ValueError, "history has no values"),
-        (
-            lambda i, y: plotting.plot_learning_curves({"loss": [], "val_loss": []}),
-            ValueError,
-            "history has no values",
-        ),
+        (lambda i, y: plotting.plot_learning_curves({"loss": [], "val_loss": []}), ValueError, "history has no values"),
         (lambda i, y: plotting.plot_learning_curves([0.2, 0.1]), TypeError, "history must be a dict"),
         (
             lambda i, y: plotting.plot_learning_curves({"loss": [0.2, np.nan], "val_loss": [0.2, 0.1]}),
@@ -189,16 +173,8 @@ def with_nan_rows(points: np.ndarray, rows: list[int]) -> np.ndarray:
             ValueError,
             "row 'b' has 2 images, expected 3",
         ),
-        (
-            lambda i, y: plotting.show_architecture([("x", 0, "layer")]),
-            ValueError,
-            "stage 'x': expected a kind",
-        ),
-        (
-            lambda i, y: plotting.show_architecture([("784", 784, "layer")]),
-            ValueError,
-            "stages must include the code",
-        ),
+        (lambda i, y: plotting.show_architecture([("x", 0, "layer")]), ValueError, "stage 'x': expected a kind"),
+        (lambda i, y: plotting.show_architecture([("784", 784, "layer")]), ValueError, "stages must include the code"),
         (lambda i, y: plotting.plot_histograms({"empty": []}), ValueError, "series must be a non-empty dict"),
     ],
     ids=[

@@ -75,28 +75,16 @@ def test_balanced_subset(mnist):
     ("call", "error", "expected"),
     [
         (lambda x, y, s: preprocessing.stratified_subset(x, y, 0), ValueError, "size must be from 10"),
-        (
-            lambda x, y, s: preprocessing.stratified_subset(x, y, 5),
-            ValueError,
-            r"size must be from 10 .* got 5",
-        ),
+        (lambda x, y, s: preprocessing.stratified_subset(x, y, 5), ValueError, r"size must be from 10 .* got 5"),
         (lambda x, y, s: preprocessing.stratified_subset(x, y, 100.5), TypeError, "size must be an integer"),
-        (
-            lambda x, y, s: preprocessing.stratified_subset(x, y, "600"),
-            TypeError,
-            "size must be an integer, got str",
-        ),
+        (lambda x, y, s: preprocessing.stratified_subset(x, y, "600"), TypeError, "size must be an integer, got str"),
         (
             lambda x, y, s: preprocessing.stratified_subset(x, y, len(y) - 3),
             ValueError,
             "at least one of every label left out",
         ),
         (lambda x, y, s: preprocessing.stratified_subset(x[:10], y, 5), ValueError, "same length"),
-        (
-            lambda x, y, s: preprocessing.balanced_subset(x[:50], y[:50], 40),
-            ValueError,
-            "but label .* has only",
-        ),
+        (lambda x, y, s: preprocessing.balanced_subset(x[:50], y[:50], 40), ValueError, "but label .* has only"),
         (lambda x, y, s: preprocessing.balanced_subset(x, y, 0), ValueError, "per_class must be from 1"),
         (lambda x, y, s: preprocessing.balanced_subset(x, y, 2.5), TypeError, "per_class must be an integer"),
         (

@@ -34,9 +34,7 @@ def test_every_recipe_builds_its_model_and_names_its_notebook():
         model = recipe.build()
         assert model.input_shape == (None, 784) and model.output_shape == (None, 784), name
     assert isinstance(recipes.get("variational_autoencoder_2d").build().layers[1], models.GaussianSampling)
-    with pytest.raises(
-        ValueError, match="unknown model 'dense_autoencoder_8d'; the series' models are: dense_"
-    ):
+    with pytest.raises(ValueError, match="unknown model 'dense_autoencoder_8d'; the series' models are: dense_"):
         recipes.get("dense_autoencoder_8d")
 
 
@@ -122,9 +120,7 @@ def test_trained_model_trains_saves_and_then_loads(small_prepared, from_scratch,
     assert saved_record["settings"]["epochs"] == 5
     assert saved_record["model_file_sha256"] == sha256_file(path)
     assert saved_record["weights_sha256"] == saving.weights_sha256(autoencoder)
-    assert saved_record["architecture_sha256"] == models.architecture_fingerprint(
-        models.build_dense_autoencoder()[2]
-    )
+    assert saved_record["architecture_sha256"] == models.architecture_fingerprint(models.build_dense_autoencoder()[2])
     loaded, loaded_record = recipes.trained_model(name, small_prepared)
     assert "Loaded the model saved in" in capsys.readouterr().out
     assert loaded_record.history == record.history
@@ -139,9 +135,7 @@ def test_a_damaged_saved_model_is_trained_again(small_prepared, from_scratch, ca
     name = "dense_autoencoder_32d"
     path = saving.model_path(name)
     path.write_bytes(b"not a keras file")
-    path.with_suffix(".json").write_text(
-        json.dumps(asdict(saving.TrainingRecord({"loss": [1.0]}, 1.0, {}, 1)))
-    )
+    path.with_suffix(".json").write_text(json.dumps(asdict(saving.TrainingRecord({"loss": [1.0]}, 1.0, {}, 1))))
     _, record = recipes.trained_model(name, small_prepared, verbose=False)
     message = capsys.readouterr().err.strip()
     assert message.endswith("training it again.") and len(message.splitlines()) == 1
@@ -150,9 +144,7 @@ def test_a_damaged_saved_model_is_trained_again(small_prepared, from_scratch, ca
     assert keras.models.load_model(path) is not None
 
 
-def test_trained_model_prefers_saved_then_shipped_then_trains(
-    small_prepared, quick_outputs, monkeypatch, capsys
-):
+def test_trained_model_prefers_saved_then_shipped_then_trains(small_prepared, quick_outputs, monkeypatch, capsys):
     monkeypatch.delenv(config.FROM_SCRATCH_ENV, raising=False)
     name = "dense_autoencoder_16d"
     shipped = weights.entry(name)
@@ -176,9 +168,7 @@ def test_trained_model_prefers_saved_then_shipped_then_trains(
     )
 
 
-def test_a_damaged_saved_model_falls_back_to_the_shipped_weights(
-    small_prepared, quick_outputs, monkeypatch, capsys
-):
+def test_a_damaged_saved_model_falls_back_to_the_shipped_weights(small_prepared, quick_outputs, monkeypatch, capsys):
     monkeypatch.delenv(config.FROM_SCRATCH_ENV, raising=False)
     name = "variational_autoencoder_2d"
     path = saving.model_path(name)

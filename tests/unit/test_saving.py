@@ -154,18 +154,12 @@ def kill_during_save(outputs: Path, at_rename: int) -> None:
     """Save another model as "small" in a child process that is killed just before rename ``at_rename``."""
     env = child_env(AE_OUTPUT_DIR=outputs, AE_QUICK="1", KERAS_BACKEND="jax")
     done = subprocess.run(
-        [sys.executable, "-c", CRASHING_SAVE, str(at_rename)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        [sys.executable, "-c", CRASHING_SAVE, str(at_rename)], env=env, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
 
 
-def test_crash_between_the_two_renames_is_caught_and_retrained(
-    digits, good_pair, quick_outputs, trained_pair, capsys
-):
+def test_crash_between_the_two_renames_is_caught_and_retrained(digits, good_pair, quick_outputs, trained_pair, capsys):
     path, first = good_pair, trained_pair[2]
     kill_during_save(quick_outputs.parent, at_rename=2)  # the new .keras is in place, its record is not
     assert sha256_file(path) != first.model_file_sha256
@@ -184,9 +178,7 @@ def test_crash_between_the_two_renames_is_caught_and_retrained(
 
 def test_save_killed_halfway_leaves_nothing_behind(good_pair, quick_outputs, trained_pair, capsys):
     path = good_pair
-    kill_during_save(
-        quick_outputs.parent, at_rename=1
-    )  # killed before any rename: only the .keras part is written
+    kill_during_save(quick_outputs.parent, at_rename=1)  # killed before any rename: only the .keras part is written
     assert [name.split(".")[1:3] for name in part_files(path.parent)] == [["small", "keras"]]
     capsys.readouterr()
     loaded, _ = saving.load("small", build_small)
@@ -289,9 +281,7 @@ def test_a_record_reads_back_as_it_was_written(tmp_path):
 # --------------------------------------------------------------------------- folders that cannot be written
 
 
-def test_save_into_an_unwritable_outputs_folder_keeps_the_model_in_memory(
-    trained_pair, tmp_path, monkeypatch, capsys
-):
+def test_save_into_an_unwritable_outputs_folder_keeps_the_model_in_memory(trained_pair, tmp_path, monkeypatch, capsys):
     (tmp_path / "a-file").write_text("")
     monkeypatch.setenv("AE_OUTPUT_DIR", str(tmp_path / "a-file" / "outputs"))
     model = build_small()
@@ -314,9 +304,7 @@ def test_a_full_disk_during_a_save_is_one_line_and_keeps_the_last_good_pair(
     _, _, record = trained_pair
     assert saving.save("small", build_small(), record) is None
     line = one_line(capsys.readouterr().err)
-    assert (
-        line.startswith("The model was not saved: could not write ") and "small.keras (No space left" in line
-    )
+    assert line.startswith("The model was not saved: could not write ") and "small.keras (No space left" in line
     assert "MB free there" in line and "stays in memory" in line and "AE_OUTPUT_DIR" in line
     assert part_files(good_pair.parent) == []
     assert sorted(path.read_bytes() for path in good_pair.parent.iterdir()) == before

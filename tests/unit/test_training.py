@@ -24,9 +24,7 @@ def digits(mnist):
 
 def one_epoch(**changes) -> training.TrainingSettings:
     """Short settings for the tests: one epoch unless ``changes`` say otherwise, no XLA compile."""
-    return training.default_settings(
-        quick=True, **{"epochs": 1, "batch_size": 64, "jit_compile": False, **changes}
-    )
+    return training.default_settings(quick=True, **{"epochs": 1, "batch_size": 64, "jit_compile": False, **changes})
 
 
 def test_default_settings_and_quick_mode(monkeypatch):
@@ -52,9 +50,7 @@ def test_training_lowers_the_loss_and_keeps_the_best_epoch(digits, tmp_path):
     assert {"loss", "val_loss", "mse", "val_mse", "bce", "val_bce"} <= set(record.history)
     assert record.history["val_loss"][-1] < record.history["val_loss"][0], "three epochs on real digits help"
     assert checkpoint.is_file(), "the best epoch is checkpointed"
-    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) < settings.learning_rate, (
-        "cosine decay"
-    )
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) < settings.learning_rate, "cosine decay"
 
 
 def test_verbose_prints_one_keras_line_per_epoch(digits, capsys):
@@ -110,9 +106,7 @@ def test_noisy_images_gives_fresh_seeded_noise(digits):
 )
 def test_noisy_images_refuses_bad_arguments_by_name(digits, mnist, arguments, error, expected):
     train, _ = digits
-    clean = {"reshape": train.reshape(-1, 28, 28), "bytes": mnist[0][0][:400]}.get(
-        arguments.get("clean"), train
-    )
+    clean = {"reshape": train.reshape(-1, 28, 28), "bytes": mnist[0][0][:400]}.get(arguments.get("clean"), train)
     given = {"sigma": 0.5, "batch_size": 64, **arguments, "clean": clean}
     with pytest.raises(error, match=expected):
         training.NoisyImages(**given)
@@ -135,31 +129,17 @@ def with_nan(images: np.ndarray) -> np.ndarray:
         (lambda t, v: (t, t - 0.5, (v, v)), r"targets must have pixels in \[0, 1\]"),
         (lambda t, v: (t, t, (v, v * 255)), r"validation targets must have pixels in \[0, 1\]"),
         (lambda t, v: (t, t, (v * 255, v)), r"validation inputs must have pixels in \[0, 1\]"),
-        (
-            lambda t, v: (t.reshape(-1, 28, 28), t, (v, v)),
-            r"inputs must have shape \(n, 784\).*flatten_images",
-        ),
+        (lambda t, v: (t.reshape(-1, 28, 28), t, (v, v)), r"inputs must have shape \(n, 784\).*flatten_images"),
         (lambda t, v: (t, t[:300], (v, v)), "inputs and targets differ in length: 400 and 300"),
         (lambda t, v: (t, t, (v, v[:50])), "validation inputs and validation targets differ in length"),
     ],
-    ids=[
-        "0-255",
-        "nan",
-        "shifted-targets",
-        "validation-0-255",
-        "validation-inputs",
-        "28x28",
-        "lengths",
-        "val-lengths",
-    ],
+    ids=["0-255", "nan", "shifted-targets", "validation-0-255", "validation-inputs", "28x28", "lengths", "val-lengths"],
 )
 def test_training_refuses_images_on_the_wrong_scale(digits, tmp_path, make, expected):
     inputs, targets, validation = make(*digits)
     checkpoint = tmp_path / "models" / "scale.keras"
     with pytest.raises(ValueError, match=expected):
-        training.train_autoencoder(
-            build_small(), inputs, targets, validation, one_epoch(), checkpoint, verbose=False
-        )
+        training.train_autoencoder(build_small(), inputs, targets, validation, one_epoch(), checkpoint, verbose=False)
     assert not checkpoint.parent.exists(), "nothing is written for refused data"
 
 
@@ -167,9 +147,7 @@ def test_training_refuses_targets_none_and_a_lone_validation_array(digits):
     train, val = digits
     with pytest.raises(TypeError, match="targets is None"):
         training.train_autoencoder(build_small(), train, None, (val, val), one_epoch())
-    with pytest.raises(
-        TypeError, match=r"validation must be a pair \(validation inputs, validation targets\)"
-    ):
+    with pytest.raises(TypeError, match=r"validation must be a pair \(validation inputs, validation targets\)"):
         training.train_autoencoder(build_small(), train, train, val, one_epoch())
     batches = training.NoisyImages(train, sigma=0.5, batch_size=64)
     with pytest.raises(ValueError, match="targets=None"):
@@ -182,13 +160,7 @@ def test_training_stops_on_a_non_finite_loss_and_saves_nothing(digits, tmp_path)
     model = build_small()
     with pytest.raises(training.TrainingDivergedError, match="loss became NaN or infinite.*learning_rate"):
         training.train_autoencoder(
-            model,
-            train,
-            train,
-            (val, val),
-            one_epoch(learning_rate=1e30, epochs=3),
-            checkpoint,
-            verbose=False,
+            model, train, train, (val, val), one_epoch(learning_rate=1e30, epochs=3), checkpoint, verbose=False
         )
     assert not checkpoint.exists(), "a non-finite model is never checkpointed"
 
@@ -196,9 +168,7 @@ def test_training_stops_on_a_non_finite_loss_and_saves_nothing(digits, tmp_path)
 def test_the_checkpoint_is_renamed_into_place_whole_and_leaves_no_part(digits, tmp_path):
     train, val = digits
     checkpoint = tmp_path / "last.weights.h5"
-    callback = training.Checkpoint(
-        checkpoint, save_weights_only=True
-    )  # every epoch: the file is the last one
+    callback = training.Checkpoint(checkpoint, save_weights_only=True)  # every epoch: the file is the last one
     model = build_small()
     model.compile("adam", "mse")
     model.fit(train, train, validation_data=(val, val), epochs=2, verbose=0, callbacks=[callback])

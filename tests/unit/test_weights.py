@@ -49,10 +49,7 @@ def test_sizes_and_manifest_fields(train_weights):
         assert {"keras", "backend", "numpy", "python"} <= set(entry["versions"])
         if entry["dtype"] == "float16":
             for key in ("test_mse", "test_psnr", "test_ssim"):
-                assert f"{entry['metrics'][key]:.3g}" == f"{entry['metrics']['float32_' + key]:.3g}", (
-                    name,
-                    key,
-                )
+                assert f"{entry['metrics'][key]:.3g}" == f"{entry['metrics']['float32_' + key]:.3g}", (name, key)
     assert total <= train_weights.MAX_TOTAL_BYTES
 
 
@@ -69,11 +66,7 @@ def test_shipped_weights_reproduce_their_metrics(name, prepared):
     measured = recipes.evaluate(model, recipe, prepared)
     expected = MANIFEST["models"][name]["metrics"]
     for key in ("mse", "psnr", "ssim"):
-        assert f"{measured[key]:.3g}" == f"{expected['test_' + key]:.3g}", (
-            key,
-            measured[key],
-            expected["test_" + key],
-        )
+        assert f"{measured[key]:.3g}" == f"{expected['test_' + key]:.3g}", (key, measured[key], expected["test_" + key])
 
 
 @pytest.fixture
@@ -95,9 +88,7 @@ def test_a_tampered_file_is_reported_in_one_line_and_never_used(shipped_copy, ca
     assert weights.load_into(model, name, shipped_copy) is None
     message = capsys.readouterr().err.strip()
     assert len(message.splitlines()) == 1 and "fail their sha256 check" in message and path.name in message
-    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True)), (
-        "weights untouched"
-    )
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True)), "weights untouched"
 
 
 def test_a_missing_file_is_reported(shipped_copy, capsys):
@@ -116,10 +107,7 @@ def test_weights_for_another_architecture_are_refused_clearly():
 def test_a_model_without_shipped_weights_has_no_entry(shipped_copy, tmp_path):
     assert weights.entry("no_such_model") is None
     assert weights.load_into(recipes.get("dense_autoencoder_32d").build(), "no_such_model") is None
-    assert weights.read_manifest(tmp_path / "nowhere.json") == {
-        "format": weights.MANIFEST_FORMAT,
-        "models": {},
-    }
+    assert weights.read_manifest(tmp_path / "nowhere.json") == {"format": weights.MANIFEST_FORMAT, "models": {}}
 
 
 def test_a_manifest_of_another_format_is_refused(shipped_copy):
