@@ -1,7 +1,4 @@
-"""The checks of what public functions receive: one rule per kind of input, and messages that name the argument.
-
-Each rule says what was expected and, where it helps, what to do. Inner helpers trust their callers.
-"""
+"""The checks of what public functions receive: one rule per kind of input, and messages that name the argument."""
 
 from __future__ import annotations
 
@@ -16,10 +13,9 @@ RANGE_TOLERANCE = 1e-5
 
 
 def images(array, name: str = "images", dtype: str = "float") -> np.ndarray:
-    """``array`` as a NumPy array of digit images, flat ``(n, 784)`` or ``(n, 28, 28)``, at least one of them.
+    """``array`` as a NumPy array of one or more digit images, flat ``(n, 784)`` or ``(n, 28, 28)``.
 
-    ``dtype="float"``: floats in [0, 1], what models and metrics take; ``"uint8"``: bytes 0..255, as stored;
-    ``"any"``: either of the two.
+    ``dtype="float"``: in [0, 1], what models and metrics take; ``"uint8"``: bytes 0..255, as stored; ``"any"``: either.
     """
     if not isinstance(array, np.ndarray | list | tuple):
         raise TypeError(f"{name} must be a NumPy array of images, got {type(array).__name__}.")
@@ -62,8 +58,7 @@ def number(value, name: str, low: float = -np.inf, high: float = np.inf, low_ope
     """``value`` if it is a finite real number in ``[low, high]`` (``(low, high]`` with ``low_open``)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}.")
-    below = value <= low if low_open else value < low
-    if not np.isfinite(value) or below or value > high:
+    if not np.isfinite(value) or (value <= low if low_open else value < low) or value > high:
         if np.isinf(high):
             rule = f"{'>' if low_open else '>='} {low:g}" if np.isfinite(low) else ""
         else:

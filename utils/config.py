@@ -41,7 +41,7 @@ def project_root() -> Path:
 
 
 def output_dir(*parts: str) -> Path:
-    """A folder under ``outputs/`` (or ``$AE_OUTPUT_DIR``), created on demand; quick mode gets its own.
+    """A folder under ``outputs/`` (or ``$AE_OUTPUT_DIR``; quick mode gets its own), made if it can be.
 
     It never raises: when the folder cannot be made, the writer that needs it says so (``outputs_problem``).
     """
@@ -59,22 +59,18 @@ _outputs_problems: dict[Path, str | None] = {}
 
 
 def outputs_problem() -> str | None:
-    """Why nothing can be saved in the outputs folder, as one line to show, or None when it can be written.
-
-    Checked once per folder and process, by making the folder and a temporary file in it.
-    """
+    """Why nothing can be saved in the outputs folder, as one line (checked once per folder), or None."""
     folder = output_dir()
     if folder not in _outputs_problems:
+        _outputs_problems[folder] = None
         try:
             folder.mkdir(parents=True, exist_ok=True)
             tempfile.TemporaryFile(dir=folder).close()
-            _outputs_problems[folder] = None
         except OSError as error:
             _outputs_problems[folder] = (
                 f"The outputs folder {folder} cannot be written ({error.strerror or type(error).__name__}): "
                 "figures and metrics are not saved, and models stay in memory. To keep them, set "
-                f"{OUTPUT_ENV} to a writable folder (in a notebook: %env {OUTPUT_ENV}=/tmp/ae-outputs) "
-                "and run again."
+                f"{OUTPUT_ENV} to a writable folder (in a notebook: %env {OUTPUT_ENV}=/tmp/ae-outputs) and run again."
             )
     return _outputs_problems[folder]
 

@@ -42,10 +42,10 @@ def check_backend(backend: str) -> None:
 def start_backend(backend: str) -> None:
     """Get ``backend`` ready before ``import keras``, without TensorFlow's start-up notes.
 
-    On TensorFlow, its C++ notes (no GPU found, oneDNN on) are written straight to file descriptor 2 while
-    it loads, so that descriptor goes to the null device during the import only. On any other backend,
-    TensorFlow is kept out of the process, where Keras would load it only to seed it: ``None`` in
-    ``sys.modules`` makes ``import tensorflow`` fail and ``importlib.util.find_spec`` answer "not there".
+    TensorFlow writes its C++ notes (no GPU, oneDNN) straight to file descriptor 2 while it loads, so that
+    descriptor goes to the null device during the import. Any other backend keeps TensorFlow out of the
+    process (Keras would load it only to seed it): ``None`` in ``sys.modules`` makes ``import tensorflow``
+    fail and ``importlib.util.find_spec`` answer "not there".
     """
     if backend != "tensorflow":
         sys.modules.setdefault("tensorflow", None)
@@ -70,8 +70,9 @@ def describe_run() -> str:
     import keras
     import numpy as np
 
-    mode = "quick mode (AE_QUICK=1): small subsets and few epochs, for tests"
-    mode = mode if config.quick_mode() else "full mode: the whole MNIST"
+    mode = "full mode: the whole MNIST"
+    if config.quick_mode():
+        mode = "quick mode (AE_QUICK=1): small subsets and few epochs, for tests"
     if config.from_scratch():
         mode += "; AE_FROM_SCRATCH=1: every model trains in full here"
     return f"Keras {keras.__version__} on the {keras.backend.backend()} backend, NumPy {np.__version__}; {mode}."

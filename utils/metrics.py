@@ -12,12 +12,11 @@ from utils.checks import IMAGE_SHAPE
 from utils.files import save_output
 
 
-def _as_grids(images: np.ndarray, name: str) -> np.ndarray:
-    return checks.images(images, name).reshape(-1, *IMAGE_SHAPE).astype(np.float32, copy=False)
-
-
 def _pair(originals: np.ndarray, reconstructions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    originals, reconstructions = (_as_grids(originals, "originals"), _as_grids(reconstructions, "reconstructions"))
+    originals = checks.images(originals, "originals").reshape(-1, *IMAGE_SHAPE).astype(np.float32, copy=False)
+    reconstructions = (
+        checks.images(reconstructions, "reconstructions").reshape(-1, *IMAGE_SHAPE).astype(np.float32, copy=False)
+    )
     if originals.shape != reconstructions.shape:
         raise ValueError(f"originals {originals.shape} and reconstructions {reconstructions.shape} differ in shape.")
     return originals, reconstructions
@@ -30,42 +29,25 @@ def mse_per_image(originals: np.ndarray, reconstructions: np.ndarray) -> np.ndar
 
 
 def psnr_per_image(originals: np.ndarray, reconstructions: np.ndarray) -> np.ndarray:
-    """Peak signal-to-noise ratio per image in dB, ``10 log10(1 / MSE)`` with a peak of 1.0.
-
-    It equals ``skimage.metrics.peak_signal_noise_ratio(..., data_range=1)`` image by image (a test checks),
-    computed for the whole batch at once. A perfect reconstruction gives infinity.
-    """
+    """PSNR per image in dB, ``10 log10(1 / MSE)``, as scikit-image's with ``data_range=1`` (inf if perfect)."""
     with np.errstate(divide="ignore"):
         return 10 * np.log10(1.0 / mse_per_image(originals, reconstructions))
 
 
 def ssim_per_image(originals: np.ndarray, reconstructions: np.ndarray) -> np.ndarray:
-    """Structural similarity per image with ``skimage.metrics.structural_similarity``.
-
-    Settings of Wang et al. (2004), as in ``tf.image.ssim``: an 11x11 Gaussian window with sigma 1.5,
-    population covariances and a data range of 1.0.
-    """
+    """Structural similarity per image (scikit-image) with the settings of Wang et al. (2004), as in ``tf.image.ssim``:
+    an 11x11 Gaussian window with sigma 1.5, population covariances and a data range of 1.0."""
     from skimage.metrics import structural_similarity
 
-    originals, reconstructions = _pair(originals, reconstructions)
-    return np.array(
-        [
-            structural_similarity(
-                original, rebuilt, data_range=1.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
-            )
-            for original, rebuilt in zip(originals, reconstructions, strict=True)
-        ],
-        dtype=np.float64,
-    )
+    settings = {"data_range": 1.0, "gaussian_weights": True, "sigma": 1.5, "use_sample_covariance": False}
+    pairs = zip(*_pair(originals, reconstructions), strict=True)
+    return np.array([structural_similarity(original, rebuilt, **settings) for original, rebuilt in pairs], np.float64)
 
 
 def reconstruction_metrics(originals: np.ndarray, reconstructions: np.ndarray) -> dict[str, np.ndarray]:
     """All three per-image metrics at once: ``{"mse": ..., "psnr": ..., "ssim": ...}``."""
-    return {
-        "mse": mse_per_image(originals, reconstructions),
-        "psnr": psnr_per_image(originals, reconstructions),
-        "ssim": ssim_per_image(originals, reconstructions),
-    }
+    functions = {"mse": mse_per_image, "psnr": psnr_per_image, "ssim": ssim_per_image}
+    return {name: metric(originals, reconstructions) for name, metric in functions.items()}
 
 
 def summarize(per_image: dict[str, np.ndarray]) -> dict[str, float]:
@@ -75,38 +57,29 @@ def summarize(per_image: dict[str, np.ndarray]) -> dict[str, float]:
 
 def per_digit_table(per_image: dict[str, np.ndarray], labels: np.ndarray) -> list[dict[str, float]]:
     """One row per digit with its image count and the mean of every metric."""
-    labels = np.asarray(labels)
-    rows = []
-    for digit in range(10):
-        mask = labels == digit
-        row = {"digit": digit, "images": int(mask.sum())}
-        row.update({name: float(np.mean(values[mask])) for name, values in per_image.items()})
-        rows.append(row)
-    return rows
+    masks = [np.asarray(labels) == digit for digit in range(10)]
+    return [
+        {"digit": digit, "images": int(mask.sum())} | summarize({k: v[mask] for k, v in per_image.items()})
+        for digit, mask in enumerate(masks)
+    ]
 
 
 def markdown_table(rows: list[dict], formats: dict[str, str] | None = None) -> str:
     """Rows of dicts as a Markdown table; ``formats`` maps a column to a format spec such as ``".4f"``."""
     if not rows:
         raise ValueError("markdown_table needs at least one row.")
-    formats = formats or {}
-    columns = list(rows[0])
-
-    def cell(column: str, value) -> str:
-        if isinstance(value, float) and column in formats:
-            return format(value, formats[column])
-        return str(value)
-
+    formats, columns = formats or {}, list(rows[0])
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    lines += ["| " + " | ".join(cell(c, row[c]) for c in columns) + " |" for row in rows]
+    for row in rows:
+        cells = [
+            format(row[c], formats[c]) if isinstance(row[c], float) and c in formats else str(row[c]) for c in columns
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def save_metrics(name: str, values: dict) -> Path | None:
-    """Write ``values`` as ``outputs/metrics/NAME.json`` atomically and return the path (None if it was not saved).
-
-    Skipped when the outputs folder cannot be written; a failed write is one line (``files.save_output``).
-    """
-    path = config.output_dir("metrics") / f"{name}.json"
-    text = json.dumps(values, indent=2, sort_keys=False).encode()
-    return save_output(path, lambda handle: handle.write(text + b"\n"), "The metrics")
+    """Write ``values`` as ``outputs/metrics/NAME.json`` atomically and return the path (None if it was not saved):
+    skipped when the outputs folder cannot be written; a failed write is one line (``files.save_output``)."""
+    text = json.dumps(values, indent=2).encode() + b"\n"
+    return save_output(config.output_dir("metrics") / f"{name}.json", lambda handle: handle.write(text), "The metrics")

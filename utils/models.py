@@ -1,8 +1,4 @@
-"""The series' Keras models, as notebooks 02, 06 and 10 write them, rebuilt for the notebooks after them.
-
-Every builder returns ``(encoder, decoder, autoencoder)``, all ``keras.Sequential``; a test builds each
-notebook's own cell and checks that it equals the builder here, configuration and starting weights.
-"""
+"""The series' Keras models as notebooks 02, 06 and 10 write them, each built as ``(encoder, decoder, autoencoder)``."""
 
 from __future__ import annotations
 
@@ -22,7 +18,6 @@ DEFAULT_HIDDEN_UNITS = (512, 256)
 
 
 def _dense_halves(latent_dim: int, hidden_units, code_width: int, names: tuple[str, str, str]):
-    """An MLP encoder 784 -> hidden -> ``code_width`` (linear) and its mirrored decoder, ending in a sigmoid."""
     checks.integer(latent_dim, "latent_dim", 1, IMAGE_PIXELS)
     hidden_units = checks.layer_sizes(hidden_units, "hidden_units")
     encoder_name, code_name, decoder_name = names
@@ -48,33 +43,20 @@ def build_dense_autoencoder(latent_dim: int = DEFAULT_LATENT_DIM, hidden_units=D
 
 
 def build_conv_autoencoder(latent_dim: int = DEFAULT_LATENT_DIM, filters: tuple[int, int] = (32, 64)):
-    """Notebook 06's model: two stride-2 ``Conv2D`` layers to 7x7, a ``Dense`` code, ``Conv2DTranspose`` back.
-
-    Inputs and outputs are flat 784-pixel vectors, like the dense model's.
-    """
+    """Notebook 06's model: 784 flat pixels through two stride-2 ``Conv2D`` to 7x7, a ``Dense`` code, and back."""
     checks.integer(latent_dim, "latent_dim", 1, IMAGE_PIXELS)
     first, second = checks.layer_sizes(filters, "filters", length=2)
     encoder = keras.Sequential(
-        [
-            keras.Input(shape=(IMAGE_PIXELS,)),
-            layers.Reshape((28, 28, 1)),
-            layers.Conv2D(first, 3, strides=2, padding="same", activation="relu"),
-            layers.Conv2D(second, 3, strides=2, padding="same", activation="relu"),
-            layers.Flatten(),
-            layers.Dense(latent_dim, name="code"),
-        ],
+        [keras.Input(shape=(IMAGE_PIXELS,)), layers.Reshape((28, 28, 1))]
+        + [layers.Conv2D(count, 3, strides=2, padding="same", activation="relu") for count in (first, second)]
+        + [layers.Flatten(), layers.Dense(latent_dim, name="code")],
         name="conv_encoder",
     )
     decoder = keras.Sequential(
-        [
-            keras.Input(shape=(latent_dim,)),
-            layers.Dense(7 * 7 * second, activation="relu"),
-            layers.Reshape((7, 7, second)),
-            layers.Conv2DTranspose(second, 3, strides=2, padding="same", activation="relu"),
-            layers.Conv2DTranspose(first, 3, strides=2, padding="same", activation="relu"),
-            layers.Conv2D(1, 3, padding="same", activation="sigmoid", dtype="float32"),
-            layers.Flatten(name="pixels"),
-        ],
+        [keras.Input(shape=(latent_dim,)), layers.Dense(7 * 7 * second, activation="relu")]
+        + [layers.Reshape((7, 7, second))]
+        + [layers.Conv2DTranspose(count, 3, strides=2, padding="same", activation="relu") for count in (second, first)]
+        + [layers.Conv2D(1, 3, padding="same", activation="sigmoid", dtype="float32"), layers.Flatten(name="pixels")],
         name="conv_decoder",
     )
     return encoder, decoder, keras.Sequential([encoder, decoder], name="conv_autoencoder")
@@ -84,9 +66,8 @@ def build_conv_autoencoder(latent_dim: int = DEFAULT_LATENT_DIM, filters: tuple[
 class GaussianSampling(layers.Layer):
     """Split ``[mean, log_variance]`` into a sampled code, and add the KL term to the model's loss (notebook 10).
 
-    The KL divergence to a standard normal prior is summed over the code and averaged over the batch,
-    then divided by ``pixels`` so that it is on the same per-pixel scale as Keras's mean BCE.
-    At inference (``training=False``) it returns the mean, so reconstructions are deterministic.
+    The KL divergence to a standard normal prior, summed over the code and averaged over the batch, is divided by
+    ``pixels`` to match Keras's per-pixel mean BCE. At inference it returns the mean: reconstructions are deterministic.
     """
 
     def __init__(self, pixels: int = IMAGE_PIXELS, kl_weight: float = 1.0, seed: int | None = None, **kwargs):
@@ -123,13 +104,7 @@ def split_autoencoder(autoencoder: keras.Sequential) -> tuple[keras.Sequential, 
     return autoencoder.layers[0], autoencoder.layers[-1]
 
 
-def _snake_case(class_name: str) -> str:
-    """Keras's default layer name for a class, e.g. ``Conv2DTranspose`` -> ``conv2d_transpose``."""
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", class_name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
-def _without_generated_names(node, class_name: str | None = None):
+def _without_generated_names(node, class_name: str = ""):
     """A copy of a config tree with Keras's numbered default names (``dense_3``) reduced to ``dense``."""
     if isinstance(node, list):
         return [_without_generated_names(item) for item in node]
@@ -137,10 +112,11 @@ def _without_generated_names(node, class_name: str | None = None):
         return node
     if "class_name" in node and "config" in node:
         kept = {key: value for key, value in node.items() if key not in ("module", "registered_name", "build_config")}
-        kept["config"] = _without_generated_names(node["config"], node["class_name"])
-        return kept
+        return kept | {"config": _without_generated_names(node["config"], node["class_name"])}
     cleaned = {key: _without_generated_names(value) for key, value in node.items() if key != "build_config"}
-    name, default = cleaned.get("name"), _snake_case(class_name or "")
+    # Keras's default name for a class is its snake case, e.g. Conv2DTranspose -> conv2d_transpose.
+    default = re.sub("([a-z])([A-Z])", r"\1_\2", re.sub("(.)([A-Z][a-z]+)", r"\1_\2", class_name)).lower()
+    name = cleaned.get("name")
     if class_name and isinstance(name, str) and re.fullmatch(re.escape(default) + r"(_\d+)?", name):
         cleaned["name"] = default
     return cleaned

@@ -35,9 +35,8 @@ def unflatten_images(vectors: np.ndarray) -> np.ndarray:
 def add_gaussian_noise(images: np.ndarray, sigma: float, seed: int | list[int] = config.SEED) -> np.ndarray:
     """Add seeded Gaussian noise of standard deviation ``sigma`` and clip back to [0, 1]."""
     images = checks.images(images)
-    sigma = checks.number(sigma, "sigma", low=0)
-    noisy = images + np.random.default_rng(seed).normal(0.0, sigma, size=images.shape).astype(images.dtype)
-    return np.clip(noisy, 0.0, 1.0).astype(images.dtype)
+    noise = np.random.default_rng(seed).normal(0.0, checks.number(sigma, "sigma", low=0), size=images.shape)
+    return np.clip(images + noise.astype(images.dtype), 0.0, 1.0)
 
 
 def stratified_subset(images: np.ndarray, labels: np.ndarray, size: int, seed: int = config.SEED):
@@ -77,7 +76,7 @@ def balanced_subset(images: np.ndarray, labels: np.ndarray, per_class: int, seed
 
 @dataclass(frozen=True)
 class PreparedMnist:
-    """MNIST scaled to [0, 1] and flattened to 784, split 50,000 / 10,000 / 10,000 (subsets in quick mode)."""
+    """MNIST scaled to [0, 1] and flattened to 784, 50,000 / 10,000 / 10,000 (quick mode: 10,000 / 1,000 / 1,000)."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -88,10 +87,7 @@ class PreparedMnist:
 
 
 def prepare_mnist(quick: bool | None = None) -> PreparedMnist:
-    """Load MNIST, hold out the last 10,000 training images for validation, then scale and flatten.
-
-    In quick mode (``AE_QUICK=1``) it keeps stratified subsets: 10,000 / 1,000 / 1,000.
-    """
+    """Load MNIST, keep the last 10,000 training images to validate, scale and flatten (``AE_QUICK=1``: subsets)."""
     quick = config.quick_mode() if quick is None else quick
     (x_all, y_all), (x_test, y_test) = data.load_mnist()
     splits = [(x_all[:50000], y_all[:50000], 10000), (x_all[50000:], y_all[50000:], 1000), (x_test, y_test, 1000)]

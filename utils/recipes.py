@@ -1,11 +1,4 @@
-"""Every trained model the series uses, how it is trained, and the one way a notebook gets it.
-
-``trained_model(name)`` returns a model ready to use, from the first source that has it:
-
-1. the model an earlier notebook saved under ``outputs/models/`` (notebook 03 saves the dense one);
-2. the shipped, sha256-checked weights in ``utils/weights/`` (skipped when ``AE_FROM_SCRATCH=1``);
-3. training it now with its recipe, which is what ``make weights`` does for every model.
-"""
+"""Every trained model of the series, how it is trained, and ``trained_model``: the one way a notebook gets it."""
 
 from __future__ import annotations
 
@@ -19,16 +12,13 @@ from utils import config, metrics, models, preprocessing, saving, training, weig
 
 # Notebook 08's noise: the strength, and the seeds of the fixed validation and test noise.
 DENOISING_SIGMA = 0.5
-VALIDATION_NOISE_SEED = 2
-TEST_NOISE_SEED = 3
+VALIDATION_NOISE_SEED, TEST_NOISE_SEED = 2, 3
 # The denoiser is wider than notebook 02's model; this width keeps its float16 weights under 5 MB.
 DENOISER_HIDDEN_UNITS = (896, 448)
-# Notebook 06's convolutional model: 25 epochs fit 10 minutes on a 2-core CPU, and XLA is off because
-# XLA-compiled convolutions ran slower there than oneDNN's (`make bench`).
+# Notebook 06's model: 25 epochs fit 10 min on 2 CPU cores; XLA is off, as its convolutions ran slower (`make bench`).
 CONV_SETTINGS = {"epochs": 25, "jit_compile": False}
 # Notebook 11's binary MNIST: the seeds of the fixed binarizations of the validation and test images.
-VALIDATION_BINARIZATION_SEED = 4
-TEST_BINARIZATION_SEED = 5
+VALIDATION_BINARIZATION_SEED, TEST_BINARIZATION_SEED = 4, 5
 
 
 @dataclass(frozen=True)
@@ -54,8 +44,7 @@ class Recipe:
 class BinarizedImages(training.NoisyImages):
     """Batches of binary images drawn afresh every epoch, each pixel 1 with probability its grey level (notebook 11).
 
-    Inputs and targets are the same draw, so the model learns the probability of binary images; the
-    seeded shuffling and epoch count are those of notebook 08's ``NoisyImages``, with no Gaussian noise.
+    Inputs and targets are the same draw, so the model learns binary images' probability; shuffled as ``NoisyImages``.
     """
 
     def __init__(self, grey: np.ndarray, batch_size: int, seed: int = config.SEED, **kwargs):
@@ -123,8 +112,7 @@ def get(name: str) -> Recipe:
 
 
 def test_inputs(recipe: Recipe, prepared: preprocessing.PreparedMnist) -> np.ndarray:
-    """What the model is fed at test time: the test images, with notebook 08's fixed noise for the denoiser
-    and notebook 11's fixed binarization for a binarized model."""
+    """The test images as the model is fed them: with notebook 08's fixed noise, or notebook 11's fixed binarization."""
     if recipe.denoising:
         return preprocessing.add_gaussian_noise(prepared.x_test, DENOISING_SIGMA, seed=TEST_NOISE_SEED)
     if recipe.binarized:
@@ -141,18 +129,12 @@ def evaluate(model: keras.Model, recipe: Recipe, prepared: preprocessing.Prepare
 def train(recipe: Recipe, prepared: preprocessing.PreparedMnist, verbose: bool = True):
     """Seed, build and train ``recipe`` from scratch; returns ``(model, record)`` (nothing is saved)."""
     keras.utils.set_random_seed(config.SEED)
-    model = recipe.build()
-    settings = recipe.training_settings()
+    model, settings = recipe.build(), recipe.training_settings()
     inputs, targets, validation = prepared.x_train, prepared.x_train, (prepared.x_val, prepared.x_val)
-    if recipe.denoising:
-        inputs, targets = (
-            training.NoisyImages(prepared.x_train, DENOISING_SIGMA, batch_size=settings.batch_size),
-            None,
-        )
-        validation_inputs = preprocessing.add_gaussian_noise(
-            prepared.x_val, DENOISING_SIGMA, seed=VALIDATION_NOISE_SEED
-        )
-        validation = (validation_inputs, prepared.x_val)
+    if recipe.denoising:  # noisy inputs, fresh every epoch, and clean targets
+        inputs, targets = training.NoisyImages(prepared.x_train, DENOISING_SIGMA, batch_size=settings.batch_size), None
+        noisy_val = preprocessing.add_gaussian_noise(prepared.x_val, DENOISING_SIGMA, seed=VALIDATION_NOISE_SEED)
+        validation = (noisy_val, prepared.x_val)
     elif recipe.binarized:  # binary inputs and targets: the loss is then the Bernoulli likelihood's
         inputs, targets = BinarizedImages(prepared.x_train, batch_size=settings.batch_size), None
         binary_val = preprocessing.binarize(prepared.x_val, seed=VALIDATION_BINARIZATION_SEED)
@@ -163,7 +145,10 @@ def train(recipe: Recipe, prepared: preprocessing.PreparedMnist, verbose: bool =
 def trained_model(
     name: str, prepared: preprocessing.PreparedMnist | None = None, verbose: bool = True
 ) -> tuple[keras.Model, saving.TrainingRecord]:
-    """The trained model ``name`` and its record: saved by a notebook, else shipped, else trained now."""
+    """The trained model ``name`` and its record: saved by a notebook, else shipped, else trained now.
+
+    Shipped weights are skipped when ``AE_FROM_SCRATCH=1``; a model trained now is saved under ``outputs/models/``.
+    """
     recipe = get(name)
     use_shipped = not config.from_scratch() and weights.entry(name) is not None
     saved = saving.load(name, recipe.build, "using the shipped weights instead" if use_shipped else "training it again")

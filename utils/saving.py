@@ -1,8 +1,4 @@
-"""A trained model and the record of its training, saved and loaded as one checked unit under ``outputs/models/``.
-
-``save(name, model, record)`` writes ``NAME.keras`` and ``NAME.json``; ``load(name, build)`` returns them only
-when both files agree with each other and with the architecture ``build()`` makes.
-"""
+"""A trained model and the record of its training, saved and loaded as one checked unit under ``outputs/models/``."""
 
 from __future__ import annotations
 
@@ -17,17 +13,7 @@ import keras
 import numpy as np
 
 from utils import config, models
-from utils.files import (
-    FIX,
-    describe_write_error,
-    locked,
-    publish,
-    quiet_failed_file_cleanup,
-    remove_stale_parts,
-    sha256_file,
-    temporary_beside,
-    write_atomically,
-)
+from utils.files import locked, remove_stale_parts, replacing, sha256_file, write_atomically, write_or_report
 
 
 class SavedModelError(ValueError):
@@ -42,11 +28,7 @@ def shown(path: Path) -> Path:
 
 @dataclass
 class TrainingRecord:
-    """What a training run leaves behind: the per-epoch history, wall-clock seconds and the settings.
-
-    Saved beside its model, it also holds the model's architecture fingerprint and the sha256 of its
-    weights and of its ``.keras`` file, so that a model and its record are checked as one unit on load.
-    """
+    """What a training run leaves behind (history per epoch, seconds, settings) and the checksums of its model."""
 
     history: dict[str, list[float]]
     seconds: float
@@ -66,13 +48,11 @@ class TrainingRecord:
         """Read a record written by ``save``; raises SavedModelError naming the file if it is damaged."""
         try:
             record = cls(**json.loads(Path(path).read_text()))
+            if not isinstance(record.history, dict) or not isinstance(record.settings, dict):
+                raise TypeError("history or settings is not a mapping")
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError) as exc:
-            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            detail = str(exc).partition("\n")[0] or type(exc).__name__
             raise SavedModelError(f"the training record {shown(path)} is damaged ({detail})") from exc
-        if not isinstance(record.history, dict) or not isinstance(record.settings, dict):
-            raise SavedModelError(
-                f"the training record {shown(path)} is damaged (history or settings is not a mapping)"
-            )
         return record
 
 
@@ -102,50 +82,31 @@ def record_path(path: Path) -> Path:
 
 
 def save(name: str, model: keras.Model, record: TrainingRecord) -> Path | None:
-    """Save ``NAME.keras`` and its record ``NAME.json`` as one unit; returns the model's path, or None.
+    """Save ``NAME.keras`` and its record ``NAME.json`` as one checked unit; returns the model's path, or None.
 
-    The record gets the model's architecture fingerprint and the sha256 of its weights and of the file, so
-    a crash between the two renames, or another model saved under the same name, is caught on load. Two
-    kernels saving at once take turns, and the last complete save wins. When the outputs folder cannot be
-    written, or a write fails (one line says which and why), nothing is left behind, the model stays in
-    memory and None is returned. A model with NaN or infinite weights is refused (ValueError).
+    None follows a one-line failure, which leaves nothing behind; NaN or infinite weights raise ValueError.
     """
     path = model_path(name)
     if not has_finite_weights(model):
         raise ValueError(f"model has NaN or infinite weights, so it was not saved to {shown(path)}.")
-    if config.outputs_problem() is not None:
-        return None
-    published, failure = False, None
-    with quiet_failed_file_cleanup():
-        try:
-            with locked(path):
-                for target in (path, record_path(path)):
-                    remove_stale_parts(target)
-                temporary = temporary_beside(path, suffix=".part.keras")
-                try:
-                    model.save(temporary)
-                    record.architecture_sha256 = models.architecture_fingerprint(model)
-                    record.weights_sha256 = weights_sha256(model)
-                    record.model_file_sha256 = sha256_file(temporary)
-                    publish(temporary, path)
-                    published = True
-                finally:
-                    temporary.unlink(missing_ok=True)
-                text = json.dumps(asdict(record), indent=2).encode()
+
+    def write_the_pair() -> None:
+        with locked(path):
+            with replacing(path, suffix=".part.keras") as temporary:
+                model.save(temporary)
+                record.architecture_sha256 = models.architecture_fingerprint(model)
+                record.weights_sha256 = weights_sha256(model)
+                record.model_file_sha256 = sha256_file(temporary)
+            text = json.dumps(asdict(record), indent=2).encode()
+            try:
                 write_atomically(record_path(path), lambda handle: handle.write(text))
-        except OSError as error:  # keep no traceback: its frames hold the half-written file open
-            failure = OSError(error.errno, error.strerror or str(error))
-            if published:  # the new model without its record is not a unit
+            except OSError:  # the new model without its record is not a unit
                 path.unlink(missing_ok=True)
                 record_path(path).unlink(missing_ok=True)
-    if failure is not None:  # described after the half-written file is gone, so the free space is right
-        print(
-            f"The model was not saved: {describe_write_error(failure, shown(path))}. It stays in memory, for this "
-            f"notebook only. {FIX}",
-            file=sys.stderr,
-        )
-        return None
-    return path
+                raise
+
+    then = "It stays in memory, for this notebook only. "
+    return path if write_or_report(shown(path), write_the_pair, "The model was not saved", then) else None
 
 
 def _checked_pair(path: Path, build: Callable[[], keras.Model]) -> tuple[keras.Model, TrainingRecord]:
@@ -168,17 +129,15 @@ def _checked_pair(path: Path, build: Callable[[], keras.Model]) -> tuple[keras.M
             f"{shown(path)} does not match the sha256 in its record {json_path.name}: it is truncated or "
             "damaged, or a save was interrupted, or another model was saved under this name"
         )
-    if models.architecture_fingerprint(build()) != record.architecture_sha256:
+    architecture = models.architecture_fingerprint(build())
+    if architecture != record.architecture_sha256:
         raise SavedModelError(f"{shown(path)} holds a different architecture from the model this code builds")
     try:
         model = keras.models.load_model(path)
     except Exception as exc:  # any failure inside Keras means the file cannot be used
-        detail = str(exc).splitlines()[0] if str(exc) else ""
+        detail = str(exc).partition("\n")[0]
         raise SavedModelError(f"Keras could not read {shown(path)} ({type(exc).__name__}: {detail})") from exc
-    if (
-        models.architecture_fingerprint(model) != record.architecture_sha256
-        or weights_sha256(model) != record.weights_sha256
-    ):
+    if models.architecture_fingerprint(model) != architecture or weights_sha256(model) != record.weights_sha256:
         raise SavedModelError(f"the model in {shown(path)} differs from the one its record {json_path.name} describes")
     return model, record
 
@@ -188,8 +147,7 @@ def load(
 ) -> tuple[keras.Model, TrainingRecord] | None:
     """The valid model saved as ``outputs/models/NAME.keras``, with its record; None when there is none.
 
-    A damaged or mismatched pair is reported in one line that names the file and ends with ``next_step``,
-    what the caller does instead; leftovers of an interrupted save are removed.
+    A damaged or mismatched pair is one line that names the file and ends with ``next_step``, the caller's plan B.
     """
     path = model_path(name)
     try:

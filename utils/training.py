@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -12,14 +11,7 @@ import keras
 import numpy as np
 
 from utils import checks, config, preprocessing
-from utils.files import (
-    FIX,
-    describe_write_error,
-    publish,
-    quiet_failed_file_cleanup,
-    remove_stale_parts,
-    temporary_beside,
-)
+from utils.files import replacing, write_or_report
 from utils.saving import TrainingRecord, has_finite_weights
 
 
@@ -39,16 +31,13 @@ class TrainingSettings:
 
 def default_settings(quick: bool | None = None, **changes) -> TrainingSettings:
     """The series' settings: 30 epochs at most (5 in quick mode), with any field overridden by ``changes``."""
-    quick = config.quick_mode() if quick is None else quick
-    base = TrainingSettings(epochs=5) if quick else TrainingSettings()
-    return TrainingSettings(**{**asdict(base), **changes})
+    if config.quick_mode() if quick is None else quick:
+        changes = {"epochs": 5, **changes}
+    return TrainingSettings(**changes)
 
 
 def compile_autoencoder(model: keras.Model, settings: TrainingSettings, train_size: int) -> keras.Model:
-    """Compile ``model`` with Adam and the settings' loss; MSE and BCE are tracked as metrics either way.
-
-    With ``cosine_decay`` the learning rate falls from ``learning_rate`` to 2% of it over all the epochs.
-    """
+    """Compile with Adam and the settings' loss, tracking MSE and BCE; ``cosine_decay`` ends at 2% of the rate."""
     learning_rate = settings.learning_rate
     if settings.cosine_decay:
         total_steps = int(np.ceil(train_size / settings.batch_size)) * settings.epochs
@@ -68,19 +57,14 @@ class TrainingDivergedError(FloatingPointError):
 
 
 class Checkpoint(keras.callbacks.ModelCheckpoint):
-    """Keras's ``ModelCheckpoint``, made safe for shared and full disks, and for diverging runs.
+    """Keras's ``ModelCheckpoint``, each save renamed into place when whole; a failed save is one line, and the last.
 
-    Each save goes to a temporary file of this run's own and is renamed over ``filepath`` when complete,
-    so a full disk or a second kernel saving the same checkpoint never leaves a half-written or locked file.
-    A failed save is one line, and checkpointing stops for the run; training goes on. When the outputs
-    folder cannot be written, it does nothing. A model with NaN or infinite weights is never saved: a
-    diverging run can report a finite (huge) validation loss in its first epoch, which the plain callback
-    would keep as the best so far.
+    Training goes on. NaN or infinite weights are never saved: a diverging run can report a finite (huge) val_loss.
     """
 
     def __init__(self, filepath: str | Path, **kwargs):
         super().__init__(str(filepath), **{"initial_value_threshold": float("inf"), **kwargs})
-        self.stopped = config.outputs_problem() is not None
+        self.stopped = False
 
     def on_epoch_end(self, epoch, logs=None):
         if not self.stopped and has_finite_weights(self.model):
@@ -88,36 +72,17 @@ class Checkpoint(keras.callbacks.ModelCheckpoint):
 
     def _save_model(self, epoch, batch, logs):
         target = Path(self._get_file_path(epoch, batch, logs))
-        original, temporary, failure = self.filepath, None, None
-        with quiet_failed_file_cleanup():
-            try:
-                remove_stale_parts(target)
-                temporary = temporary_beside(target, suffix=".part" + "".join(target.suffixes[-2:]))
-                self.filepath = str(temporary)
-                super()._save_model(epoch, batch, logs)
-                if temporary.stat().st_size:  # Keras wrote it: this epoch is the best so far
-                    publish(temporary, target)
-            except OSError as error:  # keep no traceback: its frames hold the half-written file open
-                failure = OSError(error.errno, error.strerror or str(error))
-            finally:
-                self.filepath = original
-                if temporary is not None:
-                    temporary.unlink(missing_ok=True)
-        if failure is not None:  # described after the half-written file is gone, so the free space is right
-            self.stopped = True
-            print(
-                f"The checkpoint was not saved, and checkpointing stops for this run: "
-                f"{describe_write_error(failure, target)}. {FIX}",
-                file=sys.stderr,
-            )
+        if self._should_save_model(epoch, batch, logs, str(target)):
+            failed = "The checkpoint was not saved, and checkpointing stops for this run"
+            self.stopped = not write_or_report(target, lambda: self._write(target), failed)
+
+    def _write(self, target: Path) -> None:
+        with replacing(target, suffix=".part" + "".join(target.suffixes[-2:])) as temporary:
+            (self.model.save_weights if self.save_weights_only else self.model.save)(temporary, overwrite=True)
 
 
 class NoisyImages(keras.utils.PyDataset):
-    """Batches of ``(noisy, clean)`` images with fresh, seeded Gaussian noise every epoch (notebook 08).
-
-    New noise each epoch means the model never sees the same corrupted image twice, so it cannot
-    memorise the noise. The order of the images is reshuffled every epoch, also seeded.
-    """
+    """Batches of ``(noisy, clean)`` images, reshuffled with fresh seeded noise each epoch, so none is memorised."""
 
     def __init__(self, clean: np.ndarray, sigma: float, batch_size: int, seed: int = config.SEED, **kwargs):
         super().__init__(**kwargs)
@@ -145,43 +110,21 @@ class NoisyImages(keras.utils.PyDataset):
         self.order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.clean))
 
 
-def _check_model_images(images, name: str, shape: tuple | None) -> None:
-    """Float images in [0, 1] of the shape the model takes (or gives), named ``name`` in the message."""
-    images = checks.images(images, name)
-    if shape is not None and images.shape[1:] != shape:
-        hint = " Flatten 28x28 images with preprocessing.flatten_images first." if images.ndim == 3 else ""
-        raise ValueError(
-            f"{name} must have shape (n, {', '.join(map(str, shape))}) to fit the model; got {images.shape}.{hint}"
-        )
-
-
-def _check_training_data(model: keras.Model, inputs, targets, validation) -> None:
-    """Clear errors for inputs, targets and validation data the model cannot learn from sensibly."""
+def _check_image_pairs(model: keras.Model, pairs: dict[str, tuple]) -> None:
+    """Each (inputs, targets) pair, named by its prefix: images in [0, 1] of the model's shapes, of one length."""
     try:
-        input_shape, output_shape = tuple(model.input_shape[1:]), tuple(model.output_shape[1:])
+        shapes = tuple(model.input_shape[1:]), tuple(model.output_shape[1:])
     except (AttributeError, ValueError):  # a model that is not built yet: its shapes are unknown
-        input_shape = output_shape = None
-    pairs = []
-    if isinstance(inputs, keras.utils.PyDataset):
-        if targets is not None:
-            raise ValueError("a PyDataset yields its own targets: pass targets=None.")
-    elif targets is None:
-        raise TypeError(
-            "targets is None: pass the images the model should output (for an autoencoder, the inputs "
-            "themselves), or pass a keras.utils.PyDataset of (input, target) batches as inputs."
-        )
-    else:
-        pairs.append(("inputs", inputs, "targets", targets))
-    if not isinstance(validation, tuple | list) or len(validation) != 2:
-        raise TypeError("validation must be a pair (validation inputs, validation targets) of NumPy arrays.")
-    pairs.append(("validation inputs", validation[0], "validation targets", validation[1]))
-    for input_name, given_inputs, target_name, given_targets in pairs:
-        _check_model_images(given_inputs, input_name, input_shape)
-        _check_model_images(given_targets, target_name, output_shape)
-        if len(given_inputs) != len(given_targets):
-            raise ValueError(
-                f"{input_name} and {target_name} differ in length: {len(given_inputs)} and {len(given_targets)}."
-            )
+        shapes = None, None
+    for prefix, pair in pairs.items():
+        for images, name, shape in zip(pair, (f"{prefix}inputs", f"{prefix}targets"), shapes, strict=True):
+            images = checks.images(images, name)
+            if shape is not None and images.shape[1:] != shape:
+                hint = " Flatten 28x28 images with preprocessing.flatten_images first." if images.ndim == 3 else ""
+                fits = ", ".join(map(str, shape))
+                raise ValueError(f"{name} must have shape (n, {fits}) to fit the model; got {images.shape}.{hint}")
+        if len(pair[0]) != len(pair[1]):
+            raise ValueError(f"{prefix}inputs and {prefix}targets differ in length: {len(pair[0])} and {len(pair[1])}.")
 
 
 def train_autoencoder(
@@ -196,25 +139,31 @@ def train_autoencoder(
 ) -> TrainingRecord:
     """Compile and ``fit`` with early stopping (best weights restored) and an optional best-epoch checkpoint.
 
-    ``inputs`` is an array with ``targets`` beside it, or a ``PyDataset`` of (input, target) batches;
-    ``verbose`` prints Keras's line per epoch. Images must be floats in [0, 1]; a NaN or infinite loss
-    stops training with TrainingDivergedError.
+    ``inputs`` is an array with ``targets`` beside it, or a ``PyDataset`` of (input, target) batches, of floats in
+    [0, 1]; ``verbose`` prints Keras's line per epoch. A NaN or infinite loss raises TrainingDivergedError.
     """
-    _check_training_data(model, inputs, targets, validation)
     if isinstance(inputs, keras.utils.PyDataset):
-        train_size, batches = inputs.num_images, {"x": inputs}
+        if targets is not None:
+            raise ValueError("a PyDataset yields its own targets: pass targets=None.")
+        train_size, batches, pairs = inputs.num_images, {"x": inputs}, {}
+    elif targets is None:
+        raise TypeError(
+            "targets is None: pass the images the model should output (for an autoencoder, the inputs "
+            "themselves), or pass a keras.utils.PyDataset of (input, target) batches as inputs."
+        )
     else:
-        train_size = len(inputs)
+        train_size, pairs = len(inputs), {"": (inputs, targets)}
         batches = {"x": inputs, "y": targets, "batch_size": settings.batch_size, "shuffle": True}
+    if not isinstance(validation, tuple | list) or len(validation) != 2:
+        raise TypeError("validation must be a pair (validation inputs, validation targets) of NumPy arrays.")
+    _check_image_pairs(model, {**pairs, "validation ": validation})
     compile_autoencoder(model, settings, train_size=train_size)
-    watchers: list[keras.callbacks.Callback] = [
-        keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings.patience, restore_best_weights=True),
-    ]
+    stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings.patience, restore_best_weights=True)
+    watchers = [keras.callbacks.TerminateOnNaN(), stopping]
     if checkpoint_path is not None:
         watchers.append(Checkpoint(checkpoint_path, save_best_only=True))
     start = time.perf_counter()
-    history = model.fit(
+    fitted = model.fit(
         **batches,
         validation_data=tuple(validation),
         epochs=settings.epochs,
@@ -222,7 +171,7 @@ def train_autoencoder(
         verbose=2 if verbose else 0,
     )
     seconds = time.perf_counter() - start
-    history = {key: [float(v) for v in values] for key, values in history.history.items()}
+    history = {key: [float(v) for v in values] for key, values in fitted.history.items()}
     if not np.all(np.isfinite(history.get("loss", []))) or not has_finite_weights(model):
         raise TrainingDivergedError(
             f"training stopped in epoch {len(history.get('loss', []))}: the loss became NaN or infinite, "

@@ -56,3 +56,31 @@ def test_nothing_names_a_tracker_issue():
         for match in pattern.finditer(path.read_text(errors="ignore"))
     ]
     assert not named, f"tracker issues named: {named}"
+
+
+UTILS_MOST_LINES = 2100
+
+
+def test_utils_stays_small_enough_to_hold_in_your_head():
+    """``utils`` has at most 2,100 lines (``wc -l``), so that a newcomer can read all of it in a sitting."""
+    sizes = {path.name: len(path.read_text().splitlines()) for path in sorted((ROOT / "utils").glob("*.py"))}
+    assert sum(sizes.values()) <= UTILS_MOST_LINES, f"utils has {sum(sizes.values())} lines: {sizes}"
+
+
+def test_no_block_of_six_lines_is_repeated_in_utils():
+    """One piece of code for one job: no six code lines (blank lines and comments aside) appear twice."""
+    first_seen, repeats = {}, []
+    for path in sorted((ROOT / "utils").glob("*.py")):
+        numbered = enumerate(path.read_text().splitlines(), 1)
+        code = [
+            (number, line.strip()) for number, line in numbered if line.strip() and not line.strip().startswith("#")
+        ]
+        for start in range(len(code) - 5):
+            block = tuple(text for _, text in code[start : start + 6])
+            if sum(len(text) > 12 for text in block) < 3:  # closing brackets and `else:` say nothing
+                continue
+            place = (path.name, code[start][0])
+            earlier = first_seen.setdefault(block, place)
+            if earlier[0] != path.name or place[1] - earlier[1] >= 6:
+                repeats.append(f"{earlier[0]}:{earlier[1]} and {path.name}:{place[1]}")
+    assert not repeats, f"blocks of six lines repeated in utils: {repeats}"

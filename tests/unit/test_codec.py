@@ -240,6 +240,21 @@ def test_file_parts_add_up_and_find_the_payload(mnist, format, options):
         assert container == (30 if not options.get("lossless") else 25) + padding
 
 
+def test_restart_markers_stay_inside_the_payload(mnist):
+    """A scan with restart markers (0xFFD0..0xFFD7) runs on past them, to the end marker: the container is the
+    plain file's and the 6-byte restart interval segment."""
+    _, (x_test, _) = mnist
+    plain, _ = codec.pillow_files(x_test[:5], "JPEG", quality=50)
+    with_restarts, _ = codec.pillow_files(x_test[:5], "JPEG", quality=50, restart_marker_rows=1)
+    for blob, reference in zip(with_restarts, plain, strict=True):
+        parts = codec.file_parts(blob)
+        assert sum(parts.values()) == len(blob) and parts["restart interval"] == 6
+        container = len(blob) - parts["payload"]
+        assert container == len(reference) - codec.file_parts(reference)["payload"] + 6
+        scan = blob[container - 2 : -2]
+        assert blob[-2:] == b"\xff\xd9" and any(bytes([0xFF, 0xD0 + n]) in scan for n in range(8))
+
+
 def test_the_container_does_not_depend_on_the_digit(mnist):
     _, (x_test, _) = mnist
     files, _ = codec.pillow_files(x_test[:20], "JPEG", quality=50)

@@ -189,6 +189,18 @@ def test_every_source_missing_gives_one_clear_error(isolated_sources, monkeypatc
     assert not list((isolated_sources / "keras-home").rglob("*.npz")), "nothing was downloaded"
 
 
+def test_keras_is_the_last_source_and_is_checked_too(isolated_sources, mnist, monkeypatch):
+    monkeypatch.setenv(data.MNIST_MIRROR_ENV, str(isolated_sources / "not-there.pkl.gz"))
+    monkeypatch.setattr(data, "_from_keras", lambda name: mnist)
+    assert data.mnist_content_sha256(data.load_mnist()) == data.MNIST_CONTENT_SHA256
+    (x_train, y_train), test = mnist
+    flipped = x_train.copy()
+    flipped[0, 14, 14] ^= 1
+    monkeypatch.setattr(data, "_from_keras", lambda name: ((flipped, y_train), test))
+    with pytest.raises(data.DataUnavailableError, match="pixel content does not match the MNIST checksum"):
+        data.load_mnist()
+
+
 def test_explicit_path_is_used_and_checked(tmp_path, mnist, monkeypatch):
     (x_train, y_train), (x_test, y_test) = mnist
     good = tmp_path / "mnist.npz"

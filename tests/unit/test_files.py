@@ -55,10 +55,11 @@ def test_write_atomically_refuses_a_folder_in_place_of_the_file(tmp_path):
 
 def test_part_files_are_named_after_the_target_and_the_process(tmp_path):
     path = tmp_path / "model.keras"
-    assert files.part_file_prefix(path) == f".model.keras.{os.getpid()}."
-    temporary = files.temporary_beside(path, suffix=".part.keras")
-    assert temporary.parent == tmp_path and temporary.name.startswith(files.part_file_prefix(path))
-    assert temporary.name.endswith(".part.keras") and temporary.stat().st_size == 0
+    with files.replacing(path, suffix=".part.keras") as temporary:
+        assert temporary.parent == tmp_path and temporary.name.startswith(f".model.keras.{os.getpid()}.")
+        assert temporary.name.endswith(".part.keras") and temporary.stat().st_size == 0
+        temporary.write_bytes(b"whole")
+    assert path.read_bytes() == b"whole" and list(tmp_path.iterdir()) == [path]
 
 
 def test_remove_stale_parts_removes_only_those_of_finished_processes(tmp_path):
@@ -66,14 +67,17 @@ def test_remove_stale_parts_removes_only_those_of_finished_processes(tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
     dead_pid = int(dead.stdout)  # a process that has ended, so its parts are leftovers
     stale = [tmp_path / f".model.keras.{dead_pid}.abc123.part", tmp_path / f".model.keras.{dead_pid}.x.part.keras"]
-    for leftover in stale:
-        leftover.write_bytes(b"half")
-    mine = files.temporary_beside(path)  # this process is alive: its part may still be in use
     other_target = tmp_path / f".other.keras.{dead_pid}.abc123.part"
-    other_target.write_bytes(b"not ours")
-    assert sorted(files.remove_stale_parts(path)) == sorted(stale)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([mine.name, other_target.name])
+    with files.replacing(path) as mine:  # this process is alive: its part may still be in use
+        for leftover in stale:
+            leftover.write_bytes(b"half")
+        other_target.write_bytes(b"not ours")
+        assert sorted(files.remove_stale_parts(path)) == sorted(stale)
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted([mine.name, other_target.name])
     assert files.remove_stale_parts(tmp_path / "missing-folder" / "x.npz") == []
+    stale[0].write_bytes(b"half")
+    files.write_atomically(path, lambda handle: handle.write(b"new"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["model.keras", other_target.name]), "a write cleans up"
 
 
 @pytest.mark.parametrize(

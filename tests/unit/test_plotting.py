@@ -9,6 +9,7 @@ matplotlib.use("Agg")
 import numpy as np
 import pytest
 from matplotlib.text import Text
+from PIL import Image
 
 from utils import plotting, preprocessing
 
@@ -55,6 +56,20 @@ FIGURES = {
 }
 
 
+# The alt texts of some of them, word for word (the course site and screen readers read them).
+ALT_TEXTS = {
+    "image rows": "2 rows of 10 digit images, the same columns in every row: original above noisy.",
+    "reconstructions": "title: 2 rows of 8 digit images, the same columns in every row: original above reconstruction.",
+    "learning curves": "Learning curves over 3 epochs: loss and mse on the training and validation images, on log "
+    "scales; the validation loss is lowest in epoch 3.",
+    "latent grid": "a 15 by 15 grid of decoded digits, z[0] from -2.0 to 2.0 across and z[1] from 2.0 to -2.0 down.",
+    "maps": "1 rows of 6 small maps (errors), blue negative and red positive, on one colour scale.",
+    "roc curves": "a plot of true positive rate against false positive rate (log scale), showing score, guessing",
+    "architecture": "a diagram of the stages, each a bar as tall as its number of values: 784 pixels, 2 + 2 μ, log σ², "
+    "2 code, 784 sigmoid.",
+}
+
+
 @pytest.fixture(scope="module")
 def digits(mnist):
     (x_train, y_train), _ = mnist
@@ -73,6 +88,50 @@ def test_every_text_is_readable_on_a_projector(digits, name):
         assert not small, f"{name}: text below {plotting.MIN_FONT_SIZE} pt: {small[:5]}"
     finally:
         plotting.plt.close(figure)
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_every_figure_says_what_it_shows(digits, name):
+    figure = FIGURES[name](*digits)
+    text = plotting.alt_text(figure)
+    plotting.plt.close(figure)
+    assert text == ALT_TEXTS.get(name, text) and text != "A figure." and "\n" not in text, text
+
+
+def test_an_undescribed_figure_is_described_by_its_titles_axes_and_legends():
+    figure, axes = plotting.plt.subplots(1, 3)
+    figure.suptitle("Three panels")
+    for line in range(8):
+        axes[0].plot([0, line], label=f"line {line}")
+    axes[0].legend()
+    axes[0].set(title="lines", xlabel="x")
+    axes[1].axis("off")  # an empty panel says nothing
+    axes[2].set_ylabel("y")
+    expected = "Three panels; a plot titled 'lines' of values against x, showing line 0, line 1, line 2, line 3, "
+    assert plotting.alt_text(figure) == expected + "line 4, line 5 and 2 more; a plot of y against position"
+    assert plotting.alt_text(plotting.describe(figure, "  Said\n  by its maker. ")) == "Said by its maker."
+    assert plotting.alt_text(plotting.plt.figure()) == "A figure."
+    plotting.plt.close("all")
+
+
+def test_notebooks_store_each_figure_with_its_alt_text(digits, monkeypatch):
+    import IPython
+
+    class Formatter:
+        def for_type(self, kind, function):
+            self.kind, self.function = kind, function
+
+    shell = type("Shell", (), {})()
+    shell.display_formatter = type("Display", (), {"mimebundle_formatter": Formatter()})()
+    monkeypatch.setattr(IPython, "get_ipython", lambda: None)
+    plotting.show_alt_text_in_notebooks()  # plain Python: nothing to do, and no error
+    monkeypatch.setattr(IPython, "get_ipython", lambda: shell)
+    plotting.show_alt_text_in_notebooks()
+    formatter = shell.display_formatter.mimebundle_formatter
+    figure = plotting.show_digit_grid(digits[0][:3], title="Three")
+    assert formatter.kind is plotting.plt.Figure
+    assert formatter.function(figure) == ({}, {"image/png": {"alt": "Three: 3 digit images in rows of 10."}})
+    plotting.plt.close(figure)
 
 
 def test_the_class_balance_legend_stays_off_the_bars(digits):
@@ -121,6 +180,8 @@ def test_save_fig_writes_a_png_under_outputs(digits, quick_outputs):
     plotting.plt.close(figure)
     saved = quick_outputs / "figures" / "ten_digits.png"
     assert saved.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(saved) as png:
+        assert png.info["Description"] == "10 digit images in rows of 10.", "the alt text travels in the PNG"
 
 
 def with_nan_rows(points: np.ndarray, rows: list[int]) -> np.ndarray:
@@ -176,6 +237,25 @@ def with_nan_rows(points: np.ndarray, rows: list[int]) -> np.ndarray:
         (lambda i, y: plotting.show_architecture([("x", 0, "layer")]), ValueError, "stage 'x': expected a kind"),
         (lambda i, y: plotting.show_architecture([("784", 784, "layer")]), ValueError, "stages must include the code"),
         (lambda i, y: plotting.plot_histograms({"empty": []}), ValueError, "series must be a non-empty dict"),
+        (lambda i, y: plotting.show_architecture([("x", 8, "conv")]), ValueError, "stage 'x': expected a kind in"),
+        (lambda i, y: plotting.show_maps([]), ValueError, "rows must be a non-empty dict"),
+        (
+            lambda i, y: plotting.show_maps({"a": np.zeros((3, 4, 4)), "b": np.zeros((2, 4, 4))}),
+            ValueError,
+            r"rows\['b'\] must be 3 finite 2-D arrays, got shape \(2, 4, 4\)",
+        ),
+        (lambda i, y: plotting.plot_rate_distortion({}), ValueError, "curves must be a non-empty dict"),
+        (
+            lambda i, y: plotting.plot_rate_distortion({"a": ([0, 2], [20.0, 21.0])}),
+            ValueError,
+            r"curves\['a'\] needs as many positive byte counts as quality values",
+        ),
+        (lambda i, y: plotting.plot_roc_curves({"a": [0.1]}), ValueError, r"curves\['a'\] must be a pair"),
+        (
+            lambda i, y: plotting.plot_roc_curves({"a": ([0, 2], [0, 1])}),
+            ValueError,
+            r"curves\['a'\] must hold two rates in \[0, 1\] of the same length",
+        ),
     ],
     ids=[
         "grid-empty",
@@ -194,6 +274,13 @@ def with_nan_rows(points: np.ndarray, rows: list[int]) -> np.ndarray:
         "architecture-size-0",
         "architecture-no-code",
         "histogram-empty",
+        "architecture-kind",
+        "maps-not-a-dict",
+        "maps-uneven",
+        "rate-distortion-empty",
+        "rate-distortion-zero-bytes",
+        "roc-not-a-pair",
+        "roc-rate-above-1",
     ],
 )
 def test_figures_refuse_bad_arguments_by_name(digits, call, error, expected):
