@@ -58,15 +58,6 @@ def test_nothing_names_a_tracker_issue():
     assert not named, f"tracker issues named: {named}"
 
 
-UTILS_MOST_LINES = 2100
-
-
-def test_utils_stays_small_enough_to_hold_in_your_head():
-    """``utils`` has at most 2,100 lines (``wc -l``), so that a newcomer can read all of it in a sitting."""
-    sizes = {path.name: len(path.read_text().splitlines()) for path in sorted((ROOT / "utils").glob("*.py"))}
-    assert sum(sizes.values()) <= UTILS_MOST_LINES, f"utils has {sum(sizes.values())} lines: {sizes}"
-
-
 def test_no_block_of_six_lines_is_repeated_in_utils():
     """One piece of code for one job: no six code lines (blank lines and comments aside) appear twice."""
     first_seen, repeats = {}, []
