@@ -15,7 +15,7 @@ import numpy as np
 
 from utils import config
 from utils.checks import IMAGE_SHAPE
-from utils.files import describe_os_error, remove_stale_parts, sha256_file, write_atomically
+from utils.files import describe_os_error, sha256_file, write_atomically
 
 Dataset = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
@@ -150,7 +150,6 @@ def save_project_cache(dataset: Dataset) -> Path:
     path = project_cache_file()
     if path.parent.exists() and not path.parent.is_dir():
         raise NotADirectoryError(f"{path.parent} is a file, not a folder")
-    remove_stale_parts(path)
     arrays = dict(zip(MNIST_SHAPES, (*dataset[0], *dataset[1]), strict=True))
     write_atomically(path, lambda f: np.savez_compressed(f, **arrays))
     return path
