@@ -1,7 +1,5 @@
 """The checks of what public functions receive: one rule per kind of input, and messages that name the argument."""
 
-from __future__ import annotations
-
 import numbers
 
 import numpy as np

@@ -1,7 +1,5 @@
 """Latent codes as checked bytes and back (notebook 07), and classical image codecs measured through Pillow."""
 
-from __future__ import annotations
-
 import io
 import json
 import re
@@ -65,7 +63,7 @@ class LatentQuantizer:
             )
 
     @classmethod
-    def fit(cls, training_codes: np.ndarray, bits: int, coverage: float = 0.999) -> LatentQuantizer:
+    def fit(cls, training_codes: np.ndarray, bits: int, coverage: float = 0.999) -> "LatentQuantizer":
         """Fit each dimension's range to the central ``coverage`` share of the training codes."""
         coverage = checks.number(coverage, "coverage (the share of codes inside the range)", 0, 1, low_open=True)
         codes = checks.points(training_codes, "training_codes", "any", rows=2)
@@ -158,7 +156,7 @@ class LatentQuantizer:
         return json.dumps(asdict(self), indent=1)
 
     @classmethod
-    def from_json(cls, text: str) -> LatentQuantizer:
+    def from_json(cls, text: str) -> "LatentQuantizer":
         """Ranges written by ``to_json``; damaged or inconsistent text raises CodecError."""
         try:
             values = json.loads(text)

@@ -1,7 +1,5 @@
 """Run-wide settings: quick mode, the from-scratch switch, headless runs, the seed, and where files go."""
 
-from __future__ import annotations
-
 import os
 import sys
 import tempfile

@@ -1,7 +1,5 @@
 """The Setup cell's one call: the Keras backend, started quietly, the plot style, and a line about the run."""
 
-from __future__ import annotations
-
 import importlib.util
 import os
 import sys

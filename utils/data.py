@@ -1,7 +1,5 @@
 """MNIST and Fashion-MNIST that load offline, each checked by checksum before use."""
 
-from __future__ import annotations
-
 import gzip
 import hashlib
 import os

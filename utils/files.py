@@ -1,7 +1,5 @@
 """Files that are never half-written: atomic writes, checksums, the folder lock, and one-line write failures."""
 
-from __future__ import annotations
-
 import contextlib
 import errno
 import fcntl

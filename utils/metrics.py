@@ -1,7 +1,5 @@
 """How good a reconstruction is: MSE, PSNR and SSIM per image (scikit-image, any backend), and their tables."""
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
 

@@ -1,7 +1,5 @@
 """The series' Keras models as notebooks 02, 06 and 10 write them, each built as ``(encoder, decoder, autoencoder)``."""
 
-from __future__ import annotations
-
 import hashlib
 import json
 import re

@@ -1,7 +1,5 @@
 """The series' figures, one call each: every figure has an alt text, every text is readable on a projector."""
 
-from __future__ import annotations
-
 import itertools
 from collections.abc import Sequence
 

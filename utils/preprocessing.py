@@ -1,7 +1,5 @@
 """From bytes to what a model eats: scaling, flattening, noise, seeded subsets, and the series' split (notebook 01)."""
 
-from __future__ import annotations
-
 import numbers
 from dataclasses import dataclass
 

@@ -1,7 +1,5 @@
 """Every trained model of the series, how it is trained, and ``trained_model``: the one way a notebook gets it."""
 
-from __future__ import annotations
-
 from collections.abc import Callable
 from dataclasses import dataclass, field
 

@@ -1,7 +1,5 @@
 """A trained model and the record of its training, saved and loaded as one checked unit under ``outputs/models/``."""
 
-from __future__ import annotations
-
 import hashlib
 import json
 import sys
@@ -44,7 +42,7 @@ class TrainingRecord:
         return len(self.history.get("loss", []))
 
     @classmethod
-    def load(cls, path: Path) -> TrainingRecord:
+    def load(cls, path: Path) -> "TrainingRecord":
         """Read a record written by ``save``; raises SavedModelError naming the file if it is damaged."""
         try:
             record = cls(**json.loads(Path(path).read_text()))

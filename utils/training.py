@@ -1,7 +1,5 @@
 """How the series trains: its settings (notebook 03), ``compile`` and ``fit`` with its callbacks, and noisy batches."""
 
-from __future__ import annotations
-
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass

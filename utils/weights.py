@@ -1,7 +1,5 @@
 """The weights that ship with the series (``utils/weights/``), used only when their sha256 matches the manifest."""
 
-from __future__ import annotations
-
 import json
 import sys
 from pathlib import Path

@@ -1,7 +1,5 @@
 """Notebook 10's explorer of a 2-D latent space: live sliders, or a static figure where nobody can drag them."""
 
-from __future__ import annotations
-
 import io
 from collections.abc import Callable
 
