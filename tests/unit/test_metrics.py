@@ -78,6 +78,19 @@ def test_metrics_match_scikit_image_and_tf_image(digits):
     assert f"{metrics.ssim_per_image(images, noisy).mean():.3g}" == f"{tf_ssim.mean():.3g}"
 
 
+def test_ssim_equals_scikit_image_called_image_by_image(digits):
+    """The one call on stacked images gives each image exactly scikit-image's own SSIM for it."""
+    from skimage.metrics import structural_similarity
+
+    images, _ = digits
+    noisy = preprocessing.add_gaussian_noise(images, sigma=0.3, seed=5)
+    settings = {"data_range": 1.0, "gaussian_weights": True, "sigma": 1.5, "use_sample_covariance": False}
+    pairs = zip(images.reshape(-1, 28, 28), noisy.reshape(-1, 28, 28), strict=True)
+    one_by_one = [structural_similarity(a, b, **settings) for a, b in pairs]
+    np.testing.assert_array_equal(metrics.ssim_per_image(images, noisy), one_by_one)
+    assert metrics.ssim_per_image(images[:1], noisy[:1])[0] == one_by_one[0]
+
+
 def test_per_digit_table_and_markdown(digits):
     images, labels = digits
     per_image = {"mse": metrics.mse_per_image(images, np.zeros_like(images))}
