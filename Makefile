@@ -115,12 +115,15 @@ timing: setup
 weights: setup
 	$(PY) scripts/train_weights.py
 
+# Two workers keep both cores busy while the other waits on a kernel, a browser or a build.
+TEST_WORKERS ?= 2
+
 # Everything: lint, the unit tests, the notebooks' tests (nbval, exercises on the other backend, drift checks) and the
 # system tests (apt, Colab stack, browser, cross-backend, multi-host, benchmark). Tests that need root must run here.
 test: setup colab-env $(NODE_STAMP)
 	$(PY) -m ruff check $(LINTED) notebooks
 	$(PY) -m ruff format --check $(LINTED)
-	AE_QUICK=1 AE_HEADLESS=1 AE_REQUIRE_ROOT_TESTS=1 $(PY) -m pytest --nbval-lax tests notebooks
+	AE_QUICK=1 AE_HEADLESS=1 AE_REQUIRE_ROOT_TESTS=1 $(PY) -m pytest --nbval-lax -n $(TEST_WORKERS) --dist loadgroup tests notebooks
 
 # The fast loop: lint and the unit tests, with only the Python environment (no root, apt, Chromium or Colab stack).
 check: $(STAMP)

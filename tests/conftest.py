@@ -102,3 +102,11 @@ def quick_outputs(tmp_path, monkeypatch):
     monkeypatch.setenv("AE_QUICK", "1")
     monkeypatch.setenv("AE_OUTPUT_DIR", str(tmp_path / "outputs"))
     return tmp_path / "outputs" / "quick"
+
+
+def pytest_collection_modifyitems(items):
+    """For pytest-xdist (`make test` runs two workers): a file's tests stay on one worker, where its module fixtures
+    run once, and all the notebooks run on one worker, in order, because each reads what the ones before it saved."""
+    for item in items:
+        group = "notebooks, in order" if item.path.suffix == ".ipynb" else str(item.path)
+        item.add_marker(pytest.mark.xdist_group(group))
