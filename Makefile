@@ -123,7 +123,7 @@ TEST_WORKERS ?= 2
 test: setup colab-env $(NODE_STAMP)
 	$(PY) -m ruff check $(LINTED) notebooks
 	$(PY) -m ruff format --check $(LINTED)
-	AE_QUICK=1 AE_HEADLESS=1 AE_REQUIRE_ROOT_TESTS=1 $(PY) -m pytest --nbval-lax -n $(TEST_WORKERS) --dist loadgroup tests notebooks
+	AE_QUICK=1 AE_HEADLESS=1 AE_REQUIRE_ROOT_TESTS=1 $(PY) -m pytest --nbval-lax -n $(TEST_WORKERS) tests notebooks
 
 # The fast loop: lint and the unit tests, with only the Python environment (no root, apt, Chromium or Colab stack).
 check: $(STAMP)

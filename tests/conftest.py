@@ -104,9 +104,15 @@ def quick_outputs(tmp_path, monkeypatch):
     return tmp_path / "outputs" / "quick"
 
 
-def pytest_collection_modifyitems(items):
-    """For pytest-xdist (`make test` runs two workers): a file's tests stay on one worker, where its module fixtures
-    run once, and all the notebooks run on one worker, in order, because each reads what the ones before it saved."""
-    for item in items:
-        group = "notebooks, in order" if item.path.suffix == ".ipynb" else str(item.path)
-        item.add_marker(pytest.mark.xdist_group(group))
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: called only when `make test` runs its workers
+def pytest_xdist_make_scheduler(config, log):
+    """A file's tests run on one worker, where its module fixtures run once, and all the notebooks run on one worker,
+    in order, because each reads what the ones before it saved. (xdist's own ``--dist loadgroup`` marks do not take
+    under pytest 9, which no longer reads the test ids they rewrite.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByFile(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "notebooks" if nodeid.startswith("notebooks/") else nodeid.split("::", 1)[0]
+
+    return ByFile(config, log)
