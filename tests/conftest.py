@@ -102,17 +102,3 @@ def quick_outputs(tmp_path, monkeypatch):
     monkeypatch.setenv("AE_QUICK", "1")
     monkeypatch.setenv("AE_OUTPUT_DIR", str(tmp_path / "outputs"))
     return tmp_path / "outputs" / "quick"
-
-
-@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: called only when `make test` runs its workers
-def pytest_xdist_make_scheduler(config, log):
-    """A file's tests run on one worker, where its module fixtures run once, and all the notebooks run on one worker,
-    in order, because each reads what the ones before it saved. (xdist's own ``--dist loadgroup`` marks do not take
-    under pytest 9, which no longer reads the test ids they rewrite.)"""
-    from xdist.scheduler import LoadScopeScheduling
-
-    class ByFile(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            return "notebooks" if nodeid.startswith("notebooks/") else nodeid.split("::", 1)[0]
-
-    return ByFile(config, log)

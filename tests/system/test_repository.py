@@ -1,9 +1,16 @@
-"""Promises about the repository as a whole: the pinned stacks agree, and the README shows the two commands."""
+"""Promises about the repository as a whole: the pinned stacks agree, the README shows the two commands, and
+pytest's workers keep the notebooks together."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 
+import pytest
+
+from conftest import worker_scope
 from tests.conftest import NOTEBOOKS, ROOT
 
 
@@ -75,3 +82,29 @@ def test_no_block_of_six_lines_is_repeated_in_utils():
             if earlier[0] != path.name or place[1] - earlier[1] >= 6:
                 repeats.append(f"{earlier[0]}:{earlier[1]} and {path.name}:{place[1]}")
     assert not repeats, f"blocks of six lines repeated in utils: {repeats}"
+
+
+@pytest.mark.parametrize(
+    ("nodeid", "scope"),
+    [
+        ("notebooks/01_data.ipynb::Cell 0", "notebooks"),
+        ("notebooks/10_variational.ipynb::Cell 7", "notebooks"),
+        ("tests/unit/test_codec.py::test_crc8[one byte]", "tests/unit/test_codec.py"),
+        ("tests/system/test_site.py::test_site_builds", "tests/system/test_site.py"),
+    ],
+)
+def test_a_worker_takes_all_the_notebooks_or_one_whole_test_file(nodeid, scope):
+    assert worker_scope(nodeid) == scope
+
+
+def test_a_notebook_run_on_workers_keeps_its_cells_on_one_worker(tmp_path):
+    """`pytest -n 2 notebooks/...` on its own (without tests/) still runs a notebook's cells in one kernel, in order:
+    split across workers, every cell after the first would fail with a NameError."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTEST_", "AE_"))}
+    env |= {"AE_QUICK": "1", "AE_OUTPUT_DIR": str(tmp_path / "outputs")}
+    notebook = "notebooks/01_data.ipynb"
+    command = [sys.executable, "-m", "pytest", "-n", "2", "--nbval-lax", "-v", "-p", "no:cacheprovider", notebook]
+    run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert "scheduling tests via ByFile" in run.stdout, run.stdout[-3000:]
+    workers = set(re.findall(r"^\[(gw\d+)\] .*PASSED", run.stdout, re.MULTILINE))
+    assert run.returncode == 0 and len(workers) == 1, run.stdout[-3000:]
