@@ -99,7 +99,7 @@ def test_a_worker_takes_all_the_notebooks_or_one_whole_test_file(nodeid, scope):
 
 def test_a_notebook_run_on_workers_keeps_its_cells_on_one_worker(tmp_path):
     """`pytest -n 2 notebooks/...` on its own (without tests/) still runs a notebook's cells in one kernel, in order:
-    split across workers, every cell after the first would fail with a NameError."""
+    split across workers, most of its cells fail with a NameError (10 of 01's 12 did)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTEST_", "AE_"))}
     env |= {"AE_QUICK": "1", "AE_OUTPUT_DIR": str(tmp_path / "outputs")}
     notebook = "notebooks/01_data.ipynb"
