@@ -164,6 +164,17 @@ def test_digit_labels_of_a_latent_scatter_do_not_overlap(digits):
     plotting.plt.close(ax.figure)
 
 
+def test_a_figure_of_two_latent_panels_describes_both(digits):
+    images, labels = digits
+    figure, axes = plotting.plt.subplots(1, 2)
+    for ax, title in zip(axes, ("pixels", "codes"), strict=True):
+        plotting.plot_latent_2d(images[:, :2], labels, title=title, ax=ax)
+    text = plotting.alt_text(figure)
+    plotting.plt.close(figure)
+    panel = "a scatter plot of 300 points in two dimensions, coloured by digit, each digit's label at the middle of its points."
+    assert text == f"pixels: {panel} codes: {panel}"
+
+
 def test_the_architecture_brackets_encoder_and_decoder():
     figure = plotting.show_architecture(
         [("784", 784, "layer"), ("256", 256, "layer"), ("32\ncode", 32, "code"), ("784", 784, "layer")]
