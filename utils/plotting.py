@@ -229,10 +229,9 @@ def plot_latent_2d(
     ax.figure.colorbar(scatter, ax=ax, ticks=range(10), fraction=0.046, pad=0.04)
     ax.set(title=title, xticks=[], yticks=[])
     where = "coloured by digit, each digit's label at the middle of its points"
-    panel = f"a scatter plot of {len(points):,} points in two dimensions, {where}."
-    panel = f"{title}: {panel}" if title else panel
     earlier = getattr(ax.figure, "alt_text", "")  # the figure's other panels, described already
-    describe(ax.figure, f"{earlier} {panel}" if earlier else panel)
+    _described(ax.figure, title, f"a scatter plot of {len(points):,} points in two dimensions, {where}.")
+    describe(ax.figure, f"{earlier} {ax.figure.alt_text}")
     return ax
 
 
