@@ -19,13 +19,14 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.conftest import NOTEBOOKS, ROOT, notebook_id
 from utils import config
@@ -38,6 +39,7 @@ CI_NOTEBOOKS = ("01_data.ipynb", "02_model.ipynb")
 EXPLORER_NOTEBOOK: str | None = "10_variational.ipynb"
 RUN_TIMEOUT_SECONDS = 15 * 60
 SETTLE_SECONDS = 2.0
+SERVER_ATTEMPTS = 2  # runs of one notebook when jupyter_server breaks the kernel's websocket (see run_in_fresh_page)
 LAB_SETTINGS = {
     "@jupyterlab/docmanager-extension/plugin": {"autosave": False},
     "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
@@ -164,6 +166,39 @@ def open_notebook(lab: Lab, page: Page, relative: str) -> Locator:
     return panel
 
 
+class ServerWebsocketError(AssertionError):
+    """jupyter_server broke the kernel's websocket during a run: a fault of the server's transport, not the notebook's."""
+
+
+def run_in_fresh_page(lab: Lab, browser: Browser, relative: str) -> tuple[Page, Locator, dict]:
+    """Open the notebook in a new page and kernel, then Restart & Run All; a second time if the server broke the run.
+
+    Seen once in CI, on 01 while the other worker trained: after the restart the server logged "Replacing stale
+    connection", and 13 s into the run it read one of the browser's binary (v1 protocol) messages as a legacy one
+    ("struct.error: unpack requires a buffer" in deserialize_binary_message), so the message never reached the
+    kernel. A second run in a new page and kernel decides; if the server breaks that one too, the test fails. Any
+    other failure fails at once. The caller closes the page it gets.
+    """
+    for attempt in range(1, SERVER_ATTEMPTS + 1):
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        try:
+            panel = open_notebook(lab, page, relative)
+            return page, panel, restart_and_run_all(lab, page, panel)
+        except ServerWebsocketError as error:
+            page.close()
+            shut_down_kernel(lab, relative)
+            if attempt == SERVER_ATTEMPTS:
+                raise
+            warnings.warn(
+                f"{relative}: run {attempt} of {SERVER_ATTEMPTS} broken by jupyter_server, running it again: {error}",
+                stacklevel=2,
+            )
+        except BaseException:
+            page.close()
+            raise
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
 def menu(page: Page, menu_name: str, item: str) -> None:
     """Click a menu item of JupyterLab's menu bar, e.g. Edit > Clear Outputs of All Cells."""
     page.locator(".lm-MenuBar-itemLabel", has_text=menu_name).click()
@@ -192,7 +227,10 @@ def restart_and_run_all(lab: Lab, page: Page, panel: Locator) -> dict:
         server_errors = re.findall(
             r"\[E [^\]]*\] Uncaught exception .*", lab.log.read_text(errors="replace")[log_start:]
         )
-        assert not server_errors, f"jupyter_server failed during the run (a kernel websocket broke):\n{lab.log_tail()}"
+        if server_errors:
+            raise ServerWebsocketError(
+                f"jupyter_server failed during the run (a kernel websocket broke):\n{lab.log_tail()}"
+            )
         assert time.monotonic() < deadline, f"the run did not finish in {RUN_TIMEOUT_SECONDS} s: {state}"
         time.sleep(1)
 
@@ -257,10 +295,8 @@ def explorer_outputs(panel: Locator) -> Locator:
 def test_restart_and_run_all_in_jupyterlab(path, lab, browser, screenshots):
     relative = path.relative_to(ROOT).as_posix()
     committed = sha256(path)
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page, panel, state = run_in_fresh_page(lab, browser, relative)
     try:
-        panel = open_notebook(lab, page, relative)
-        state = restart_and_run_all(lab, page, panel)
         screenshot_whole_notebook(page, panel, screenshots / f"{path.stem}.png")
 
         # JupyterLab renders an error as stderr text, so an error shows as a traceback (IPython's own
@@ -319,10 +355,8 @@ def test_the_slider_check_tells_a_live_explorer_from_a_dead_one(lab, browser, sc
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     nbformat.write(notebook, probe)
     relative = probe.relative_to(ROOT).as_posix()
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page, panel, _ = run_in_fresh_page(lab, browser, relative)
     try:
-        panel = open_notebook(lab, page, relative)
-        restart_and_run_all(lab, page, panel)
         explorers = explorer_outputs(panel)
         expect(explorers).to_have_count(2, timeout=30_000)
         move_slider_and_expect_new_image(page, explorers.nth(0), screenshots / "slider_probe-live")
@@ -331,3 +365,54 @@ def test_the_slider_check_tells_a_live_explorer_from_a_dead_one(lab, browser, sc
     finally:
         page.close()
         shut_down_kernel(lab, relative)
+
+
+class FakePage:
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeBrowser:
+    def __init__(self) -> None:
+        self.pages: list[FakePage] = []
+
+    def new_page(self, **_) -> FakePage:
+        self.pages.append(FakePage())
+        return self.pages[-1]
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "runs", "raised"),
+    [(["broken", "done"], 2, None), (["broken", "broken"], 2, ServerWebsocketError), (["failed"], 1, AssertionError)],
+    ids=["a broken run is run again", "two broken runs fail", "a failing notebook is not run again"],
+)
+def test_only_a_run_the_server_broke_is_run_again(monkeypatch, outcomes, runs, raised):
+    """run_in_fresh_page runs a notebook a second time only when jupyter_server broke the first run, and only once."""
+    calls: list[str] = []
+
+    def run(lab, page, panel) -> dict:
+        outcome = outcomes[len(calls)]
+        calls.append(outcome)
+        if outcome == "broken":
+            raise ServerWebsocketError("a kernel websocket broke")
+        if outcome == "failed":
+            raise AssertionError("01_data.ipynb shows an error")
+        return {"status": "idle", "prompts": ["[1]:"]}
+
+    monkeypatch.setattr(sys.modules[__name__], "open_notebook", lambda lab, page, relative: "panel")
+    monkeypatch.setattr(sys.modules[__name__], "restart_and_run_all", run)
+    monkeypatch.setattr(sys.modules[__name__], "shut_down_kernel", lambda lab, relative: None)
+    browser = FakeBrowser()
+    if raised is None:
+        with pytest.warns(UserWarning, match="broken by jupyter_server"):
+            page, _, state = run_in_fresh_page(None, browser, "notebooks/01_data.ipynb")
+        assert state["prompts"] == ["[1]:"] and page is browser.pages[-1] and not page.closed
+    else:
+        with pytest.raises(raised), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            run_in_fresh_page(None, browser, "notebooks/01_data.ipynb")
+        assert all(page.closed for page in browser.pages)
+    assert len(calls) == runs and len(browser.pages) == runs
+    assert all(page.closed for page in browser.pages[:-1])
