@@ -9,6 +9,7 @@ Playwright. CI runs CI_NOTEBOOKS and the explorer's notebook; `make test-browser
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -179,24 +180,20 @@ def run_in_fresh_page(lab: Lab, browser: Browser, relative: str) -> tuple[Page, 
     kernel. A second run in a new page and kernel decides; if the server breaks that one too, the test fails. Any
     other failure fails at once. The caller closes the page it gets.
     """
-    for attempt in range(1, SERVER_ATTEMPTS + 1):
+    for attempt in itertools.count(1):
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         try:
             panel = open_notebook(lab, page, relative)
             return page, panel, restart_and_run_all(lab, page, panel)
-        except ServerWebsocketError as error:
+        except BaseException as error:  # a failed run leaves no page and no kernel behind
             page.close()
             shut_down_kernel(lab, relative)
-            if attempt == SERVER_ATTEMPTS:
+            if not isinstance(error, ServerWebsocketError) or attempt == SERVER_ATTEMPTS:
                 raise
             warnings.warn(
                 f"{relative}: run {attempt} of {SERVER_ATTEMPTS} broken by jupyter_server, running it again: {error}",
                 stacklevel=2,
             )
-        except BaseException:
-            page.close()
-            raise
-    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 def menu(page: Page, menu_name: str, item: str) -> None:
@@ -403,7 +400,8 @@ def test_only_a_run_the_server_broke_is_run_again(monkeypatch, outcomes, runs, r
 
     monkeypatch.setattr(sys.modules[__name__], "open_notebook", lambda lab, page, relative: "panel")
     monkeypatch.setattr(sys.modules[__name__], "restart_and_run_all", run)
-    monkeypatch.setattr(sys.modules[__name__], "shut_down_kernel", lambda lab, relative: None)
+    shut_down: list[str] = []
+    monkeypatch.setattr(sys.modules[__name__], "shut_down_kernel", lambda lab, relative: shut_down.append(relative))
     browser = FakeBrowser()
     if raised is None:
         with pytest.warns(UserWarning, match="broken by jupyter_server"):
@@ -416,3 +414,4 @@ def test_only_a_run_the_server_broke_is_run_again(monkeypatch, outcomes, runs, r
         assert all(page.closed for page in browser.pages)
     assert len(calls) == runs and len(browser.pages) == runs
     assert all(page.closed for page in browser.pages[:-1])
+    assert len(shut_down) == runs - (raised is None), "every failed run's kernel is shut down, the good run's is not"
