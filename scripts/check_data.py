@@ -18,5 +18,5 @@ if __name__ == "__main__":
         raise SystemExit(str(error)) from None
     print(
         f"MNIST ready: {len(dataset[0][0])} training and {len(dataset[1][0])} test images, "
-        f"content sha256 {data.mnist_content_sha256(dataset)[:12]}..., {time.perf_counter() - start:.1f} s"
+        f"content sha256 {data.content_sha256(dataset)[:12]}..., {time.perf_counter() - start:.1f} s"
     )

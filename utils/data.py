@@ -40,6 +40,8 @@ FASHION_FILES_SHA256 = {
     "t10k-images-idx3-ubyte.gz": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
     "t10k-labels-idx1-ubyte.gz": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
 }
+# sha256 of the four arrays' bytes, as for MNIST: it checks the copy Keras loads or downloads.
+FASHION_CONTENT_SHA256 = "ca3ab2a37f845e1b8ae23cab1b51749a3011ba3bf1d9016176d75cbaabac376f"
 FASHION_DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_CLASS_NAMES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
@@ -54,8 +56,8 @@ class DataIntegrityError(ValueError):
     """Raised when a file exists but its content fails a checksum or a structural check."""
 
 
-def mnist_content_sha256(dataset: Dataset) -> str:
-    """The sha256 of the four arrays' bytes, the same whichever file they came from."""
+def content_sha256(dataset: Dataset) -> str:
+    """The sha256 of a data set's four arrays' bytes, the same whichever file they came from."""
     digest = hashlib.sha256()
     for array in (*dataset[0], *dataset[1]):
         digest.update(np.ascontiguousarray(array).tobytes())
@@ -73,7 +75,7 @@ def _check_mnist(dataset: Dataset, source: str) -> Dataset:
             raise DataIntegrityError(f"{source}: {split} label counts differ from MNIST's.")
     if tuple(int(v) for v in y_train[:10]) != MNIST_FIRST_TRAIN_LABELS:
         raise DataIntegrityError(f"{source}: the first training labels differ from MNIST's.")
-    if mnist_content_sha256(dataset) != MNIST_CONTENT_SHA256:
+    if content_sha256(dataset) != MNIST_CONTENT_SHA256:
         raise DataIntegrityError(f"{source}: pixel content does not match the MNIST checksum.")
     return dataset
 
@@ -253,12 +255,19 @@ def _fashion_from_folder(folder: Path) -> Dataset:
     return (x_train.reshape(-1, *IMAGE_SHAPE), y_train), (x_test.reshape(-1, *IMAGE_SHAPE), y_test)
 
 
+def _checked_fashion_from_keras() -> Dataset:
+    dataset = _from_keras("fashion_mnist")
+    if content_sha256(dataset) != FASHION_CONTENT_SHA256:
+        raise DataIntegrityError("keras.datasets.fashion_mnist.load_data() does not match the Fashion-MNIST checksum")
+    return dataset
+
+
 def load_fashion_mnist() -> Dataset:
     """Load Fashion-MNIST as Keras does, checked by sha256, from ``$AE_FASHION_MNIST_DIR``, Debian or Keras."""
     override = os.environ.get(FASHION_DIR_ENV)
     sources = {f"folder in ${FASHION_DIR_ENV}": lambda: _fashion_from_folder(Path(override))} if override else {}
     sources["Debian's dataset-fashion-mnist"] = lambda: _fashion_from_folder(FASHION_DEBIAN_DIR)
-    sources["Keras (cache or download)"] = lambda: _from_keras("fashion_mnist")
+    sources["Keras (cache or download)"] = _checked_fashion_from_keras
     return _first_available(
         "Fashion-MNIST",
         sources,

@@ -111,7 +111,7 @@ def show_digit_grid(
         fig.suptitle(title)
     fig.tight_layout()
     captioned = f", captioned {_listed(labels[: len(images)])}" if labels is not None else ""
-    return _described(fig, title, f"{len(images)} digit images in rows of {ncols}{captioned}.")
+    return _described(fig, title, f"{len(images)} images in rows of {ncols}{captioned}.")
 
 
 def show_image_rows(
@@ -135,7 +135,7 @@ def show_image_rows(
         fig.suptitle(title)
     fig.tight_layout()
     order = " above ".join(rows) if len(rows) <= 4 else _listed(rows)
-    return _described(fig, title, f"{len(rows)} rows of {count} digit images, the same columns in every row: {order}.")
+    return _described(fig, title, f"{len(rows)} rows of {count} images, the same columns in every row: {order}.")
 
 
 def show_reconstructions(originals: np.ndarray, reconstructions: np.ndarray, title: str | None = None) -> plt.Figure:

@@ -48,7 +48,7 @@ try:
 except OSError as exc:
     print("probe:", exc.strerror)
 dataset = data.load_mnist()
-print("content:", data.mnist_content_sha256(dataset))
+print("content:", data.content_sha256(dataset))
 print("cache folder:", sorted(os.listdir(cache)) if os.path.isdir(cache) else "absent")
 """
 
@@ -86,11 +86,11 @@ def test_labels_match_published_counts(mnist):
 
 
 def test_content_checksum(mnist):
-    assert data.mnist_content_sha256(mnist) == data.MNIST_CONTENT_SHA256
+    assert data.content_sha256(mnist) == data.MNIST_CONTENT_SHA256
     (x_train, y_train), test = mnist
     flipped = x_train.copy()
     flipped[123, 14, 14] ^= 1
-    assert data.mnist_content_sha256(((flipped, y_train), test)) != data.MNIST_CONTENT_SHA256
+    assert data.content_sha256(((flipped, y_train), test)) != data.MNIST_CONTENT_SHA256
 
 
 # --------------------------------------------------------------------------- MNIST: the sources
@@ -104,7 +104,7 @@ def test_mirror_file_is_installed_and_verified():
 
 def test_builds_project_cache_from_mirror_offline(isolated_sources, capsys):
     dataset = data.load_mnist()
-    assert data.mnist_content_sha256(dataset) == data.MNIST_CONTENT_SHA256
+    assert data.content_sha256(dataset) == data.MNIST_CONTENT_SHA256
     cache = data.project_cache_file()
     assert cache.is_file() and cache.parent == isolated_sources / "cache"
     assert sorted(path.name for path in cache.parent.iterdir()) == [cache.name], (
@@ -115,7 +115,7 @@ def test_builds_project_cache_from_mirror_offline(isolated_sources, capsys):
     )
     assert capsys.readouterr().err == ""
     again = data.load_mnist()
-    assert data.mnist_content_sha256(again) == data.MNIST_CONTENT_SHA256
+    assert data.content_sha256(again) == data.MNIST_CONTENT_SHA256
     assert capsys.readouterr().err == "", "a good cache loads quietly"
 
 
@@ -153,7 +153,7 @@ def test_corrupt_cache_is_reported_and_rebuilt(fast_mirror, mnist, capsys):
     dataset = data.load_mnist()
     message = one_line(capsys.readouterr().err)
     assert f"MNIST cache {cache} is corrupt (" in message and message.endswith("removing it and rebuilding.")
-    assert data.mnist_content_sha256(dataset) == data.MNIST_CONTENT_SHA256
+    assert data.content_sha256(dataset) == data.MNIST_CONTENT_SHA256
     assert cache.stat().st_size == size, "the cache was written again in full"
     data.load_mnist()
     assert capsys.readouterr().err == "", "once rebuilt, loading is quiet"
@@ -192,7 +192,7 @@ def test_every_source_missing_gives_one_clear_error(isolated_sources, monkeypatc
 def test_keras_is_the_last_source_and_is_checked_too(isolated_sources, mnist, monkeypatch):
     monkeypatch.setenv(data.MNIST_MIRROR_ENV, str(isolated_sources / "not-there.pkl.gz"))
     monkeypatch.setattr(data, "_from_keras", lambda name: mnist)
-    assert data.mnist_content_sha256(data.load_mnist()) == data.MNIST_CONTENT_SHA256
+    assert data.content_sha256(data.load_mnist()) == data.MNIST_CONTENT_SHA256
     (x_train, y_train), test = mnist
     flipped = x_train.copy()
     flipped[0, 14, 14] ^= 1
@@ -205,7 +205,7 @@ def test_explicit_path_is_used_and_checked(tmp_path, mnist, monkeypatch):
     (x_train, y_train), (x_test, y_test) = mnist
     good = tmp_path / "mnist.npz"
     np.savez(good, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
-    assert data.mnist_content_sha256(data.load_mnist(good)) == data.MNIST_CONTENT_SHA256
+    assert data.content_sha256(data.load_mnist(good)) == data.MNIST_CONTENT_SHA256
     monkeypatch.setenv(data.MNIST_PATH_ENV, str(tmp_path / "missing.npz"))
     with pytest.raises(data.DataUnavailableError, match="missing.npz"):
         data.load_mnist()
@@ -262,7 +262,7 @@ def test_cache_dir_that_is_a_file(fast_mirror, monkeypatch, capsys):
     not_a_folder.write_text("my notes\n")
     monkeypatch.setenv(config.CACHE_ENV, str(not_a_folder))
     dataset = data.load_mnist()
-    assert data.mnist_content_sha256(dataset) == data.MNIST_CONTENT_SHA256
+    assert data.content_sha256(dataset) == data.MNIST_CONTENT_SHA256
     warning = one_line(capsys.readouterr().err)
     assert f"{not_a_folder} is a file, not a folder" in warning and "set AE_CACHE_DIR" in warning
     assert not_a_folder.read_text() == "my notes\n"
@@ -272,7 +272,7 @@ def test_folder_in_place_of_the_cache_file(fast_mirror, capsys):
     cache = data.project_cache_file()
     cache.mkdir(parents=True)
     dataset = data.load_mnist()
-    assert data.mnist_content_sha256(dataset) == data.MNIST_CONTENT_SHA256
+    assert data.content_sha256(dataset) == data.MNIST_CONTENT_SHA256
     warning = one_line(capsys.readouterr().err)
     assert f"{cache} is a folder" in warning and "AE_CACHE_DIR" in warning
     assert cache.is_dir() and not list(cache.parent.glob(".*part"))
@@ -327,3 +327,18 @@ def test_fashion_missing_everywhere_says_how_to_fix(isolated_sources, monkeypatc
     message = str(info.value)
     assert "apt-get install dataset-fashion-mnist" in message
     assert "Debian's dataset-fashion-mnist" in message and "Keras (cache or download)" in message
+
+
+def test_fashion_from_keras_is_checked_too(isolated_sources, monkeypatch):
+    real = data.load_fashion_mnist()
+    assert data.content_sha256(real) == data.FASHION_CONTENT_SHA256
+    monkeypatch.setattr(data, "FASHION_DEBIAN_DIR", isolated_sources / "nowhere")
+    monkeypatch.delenv(data.FASHION_DIR_ENV, raising=False)
+    monkeypatch.setattr(data, "_from_keras", lambda name: real)
+    assert data.content_sha256(data.load_fashion_mnist()) == data.FASHION_CONTENT_SHA256
+    (x_train, y_train), test = real
+    flipped = x_train.copy()
+    flipped[0, 14, 14] ^= 1
+    monkeypatch.setattr(data, "_from_keras", lambda name: ((flipped, y_train), test))
+    with pytest.raises(data.DataUnavailableError, match="does not match the Fashion-MNIST checksum"):
+        data.load_fashion_mnist()

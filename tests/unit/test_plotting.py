@@ -58,8 +58,8 @@ FIGURES = {
 
 # The alt texts of some of them, word for word (the course site and screen readers read them).
 ALT_TEXTS = {
-    "image rows": "2 rows of 10 digit images, the same columns in every row: original above noisy.",
-    "reconstructions": "title: 2 rows of 8 digit images, the same columns in every row: original above reconstruction.",
+    "image rows": "2 rows of 10 images, the same columns in every row: original above noisy.",
+    "reconstructions": "title: 2 rows of 8 images, the same columns in every row: original above reconstruction.",
     "learning curves": "Learning curves over 3 epochs: loss and mse on the training and validation images, on log "
     "scales; the validation loss is lowest in epoch 3.",
     "latent grid": "a 15 by 15 grid of decoded digits, z[0] from -2.0 to 2.0 across and z[1] from 2.0 to -2.0 down.",
@@ -130,7 +130,7 @@ def test_notebooks_store_each_figure_with_its_alt_text(digits, monkeypatch):
     formatter = shell.display_formatter.mimebundle_formatter
     figure = plotting.show_digit_grid(digits[0][:3], title="Three")
     assert formatter.kind is plotting.plt.Figure
-    assert formatter.function(figure) == ({}, {"image/png": {"alt": "Three: 3 digit images in rows of 10."}})
+    assert formatter.function(figure) == ({}, {"image/png": {"alt": "Three: 3 images in rows of 10."}})
     plotting.plt.close(figure)
 
 
@@ -192,7 +192,7 @@ def test_save_fig_writes_a_png_under_outputs(digits, quick_outputs):
     saved = quick_outputs / "figures" / "ten_digits.png"
     assert saved.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with Image.open(saved) as png:
-        assert png.info["Description"] == "10 digit images in rows of 10.", "the alt text travels in the PNG"
+        assert png.info["Description"] == "10 images in rows of 10.", "the alt text travels in the PNG"
 
 
 def with_nan_rows(points: np.ndarray, rows: list[int]) -> np.ndarray:

@@ -75,7 +75,7 @@ def test_a_headless_run_draws_the_same_views_as_a_figure(latent_space, monkeypat
     assert not plotting.plt.fignum_exists(figure.number), "closed, so Jupyter shows it once"
     row_names = {ax.get_ylabel() for ax in figure.axes if ax.get_ylabel()}
     assert row_names == {"z[0] sweep", "digit 0 to digit 1"}
-    assert "2 rows of 11 digit images, the same columns in every row: z[0] sweep above digit 0 to digit 1." in (
+    assert "2 rows of 11 images, the same columns in every row: z[0] sweep above digit 0 to digit 1." in (
         plotting.alt_text(figure)
     )
     assert len(figure.axes) == 22, "11 steps in each of the two rows"
