@@ -189,16 +189,22 @@ def test_every_source_missing_gives_one_clear_error(isolated_sources, monkeypatc
     assert not list((isolated_sources / "keras-home").rglob("*.npz")), "nothing was downloaded"
 
 
-def test_keras_is_the_last_source_and_is_checked_too(isolated_sources, mnist, monkeypatch):
-    monkeypatch.setenv(data.MNIST_MIRROR_ENV, str(isolated_sources / "not-there.pkl.gz"))
-    monkeypatch.setattr(data, "_from_keras", lambda name: mnist)
-    assert data.content_sha256(data.load_mnist()) == data.MNIST_CONTENT_SHA256
-    (x_train, y_train), test = mnist
+def assert_keras_copy_is_checked(monkeypatch, load, dataset, checksum: str, refusal: str) -> None:
+    """With Keras as the only source left, ``load`` returns its good copy and refuses one with a pixel flipped."""
+    monkeypatch.setattr(data, "_from_keras", lambda name: dataset)
+    assert data.content_sha256(load()) == checksum
+    (x_train, y_train), test = dataset
     flipped = x_train.copy()
     flipped[0, 14, 14] ^= 1
     monkeypatch.setattr(data, "_from_keras", lambda name: ((flipped, y_train), test))
-    with pytest.raises(data.DataUnavailableError, match="pixel content does not match the MNIST checksum"):
-        data.load_mnist()
+    with pytest.raises(data.DataUnavailableError, match=refusal):
+        load()
+
+
+def test_keras_is_the_last_source_and_is_checked_too(isolated_sources, mnist, monkeypatch):
+    monkeypatch.setenv(data.MNIST_MIRROR_ENV, str(isolated_sources / "not-there.pkl.gz"))
+    refusal = "pixel content does not match the MNIST checksum"
+    assert_keras_copy_is_checked(monkeypatch, data.load_mnist, mnist, data.MNIST_CONTENT_SHA256, refusal)
 
 
 def test_explicit_path_is_used_and_checked(tmp_path, mnist, monkeypatch):
@@ -334,11 +340,5 @@ def test_fashion_from_keras_is_checked_too(isolated_sources, monkeypatch):
     assert data.content_sha256(real) == data.FASHION_CONTENT_SHA256
     monkeypatch.setattr(data, "FASHION_DEBIAN_DIR", isolated_sources / "nowhere")
     monkeypatch.delenv(data.FASHION_DIR_ENV, raising=False)
-    monkeypatch.setattr(data, "_from_keras", lambda name: real)
-    assert data.content_sha256(data.load_fashion_mnist()) == data.FASHION_CONTENT_SHA256
-    (x_train, y_train), test = real
-    flipped = x_train.copy()
-    flipped[0, 14, 14] ^= 1
-    monkeypatch.setattr(data, "_from_keras", lambda name: ((flipped, y_train), test))
-    with pytest.raises(data.DataUnavailableError, match="does not match the Fashion-MNIST checksum"):
-        data.load_fashion_mnist()
+    refusal = "does not match the Fashion-MNIST checksum"
+    assert_keras_copy_is_checked(monkeypatch, data.load_fashion_mnist, real, data.FASHION_CONTENT_SHA256, refusal)
